@@ -1,0 +1,18 @@
+"""symsig: signal propagation through deep transformers at initialisation.
+
+Self-attention at initialisation is a Random Energy Model (Giorlandino & Goldt,
+arXiv:2505.24333). symsig encodes the layer maps of the token geometry (q, p, rho)
+symbolically (SymPy), derives critical conditions, and evaluates them at any
+precision (mpmath) or vectorised (numpy).
+
+The public functions mirror the command line: ``symsig.critical(beta=3, rho=0)``,
+``symsig.propagate(block="post-ln", beta=0.5, depth=50, rho0=0.3)``, ... each
+returning an object whose attributes are the JSON keys and with ``.to_dict()``.
+"""
+from .architecture import FIGURE1, Architecture
+from .critical import critical
+from .propagate import propagate
+from .validate import InputError
+
+__all__ = ["FIGURE1", "Architecture", "InputError", "critical", "propagate"]
+__version__ = "0.1.0"

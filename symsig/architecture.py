@@ -1,0 +1,62 @@
+"""The architecture parameters shared by every command, with the paper's defaults."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import validate
+from .blocks import ACTIVATIONS, BLOCKS
+
+#: The Figure-1 BERT setting of the paper (THEORY.md section 8); beta = 0.5 of {0.5, 3}.
+FIGURE1: dict[str, Any] = dict(
+    block="post-ln",
+    activation="relu",
+    beta=0.5,
+    sigma_w2=0.2,
+    sigma_v2=0.2,
+    sigma_b2=4e-4,
+    alpha_sa=1.0,
+    alpha_mlp=1.0,
+    seq_len=None,
+)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A block type and its parameters; validated on construction.
+
+    Numbers are kept as given (float, int, str or Fraction) so that the mpmath
+    evaluators can read them exactly; ``seq_len=None`` selects the T -> infinity
+    theory, an integer T the exact finite-T REM moments.
+    """
+
+    block: str = FIGURE1["block"]
+    activation: str = FIGURE1["activation"]
+    beta: Any = FIGURE1["beta"]
+    sigma_w2: Any = FIGURE1["sigma_w2"]
+    sigma_v2: Any = FIGURE1["sigma_v2"]
+    sigma_b2: Any = FIGURE1["sigma_b2"]
+    alpha_sa: Any = FIGURE1["alpha_sa"]
+    alpha_mlp: Any = FIGURE1["alpha_mlp"]
+    seq_len: int | None = FIGURE1["seq_len"]
+
+    def __post_init__(self) -> None:
+        validate.choice("block", self.block, BLOCKS)
+        validate.choice("activation", self.activation, ACTIVATIONS)
+        validate.positive("beta", self.beta)
+        for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
+            validate.nonnegative(name, getattr(self, name))
+        if self.seq_len is not None:
+            object.__setattr__(self, "seq_len", validate.integer("seq_len", self.seq_len, 2))
+
+    @property
+    def finite_t(self) -> bool:
+        return self.seq_len is not None
+
+    def params(self) -> tuple[Any, ...]:
+        """Values of symbols.PARAMS (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, T)."""
+        t = self.seq_len if self.seq_len is not None else 0  # T is unused when T -> infinity
+        return (self.beta, self.sigma_w2, self.sigma_v2, self.sigma_b2, self.alpha_sa, self.alpha_mlp, t)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

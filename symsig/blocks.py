@@ -1,0 +1,123 @@
+"""Transformer blocks as compositions of layer maps (THEORY.md section 5).
+
+========================  ============================================================
+name                      composition (residuals scale the skip path: h <- a h + f(h))
+========================  ============================================================
+``post-ln`` (BERT)        Residual(a_SA, Attn) -> LN -> Residual(a_MLP, MLP) -> LN
+``pre-ln``                Residual(a_SA, LN -> Attn) -> Residual(a_MLP, LN -> MLP)
+``gc-post-ln``            post-ln with gain-controlled attention
+``gc-pre-ln``             pre-ln with gain-controlled attention
+========================  ============================================================
+
+The pre-LN attention sees LN(h), so its REM moments are functions of
+(1, p/q), not of the un-normalised (q, p) (see :func:`pre_ln`).
+
+:func:`block_map` composes a block symbolically once and caches it together with
+its compiled numpy and mpmath evaluators.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import Any
+
+import sympy as sp
+
+from . import activations, numerics
+from .layers import Attention, LayerNorm, Layer, Residual, Serial, State, mlp, symbolic_state
+from .symbols import PARAMS, alpha_mlp, alpha_sa, p, q
+
+BLOCKS = ("post-ln", "pre-ln", "gc-post-ln", "gc-pre-ln")
+ACTIVATIONS = ("relu", "erf", "linear", "tanh", "gelu")
+
+#: Argument order of every compiled block evaluator.
+ARGS: tuple[sp.Symbol, ...] = (q, p, *PARAMS)
+
+
+def kernel(activation: str) -> activations.Kernel:
+    """The Gaussian kernel of a named activation (closed form where one exists)."""
+    if activation in activations.CLOSED_FORMS:
+        return activations.CLOSED_FORMS[activation]()
+    if activation in ACTIVATIONS:
+        from . import special
+
+        return special.quadrature_kernel(activation)
+    raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+
+
+def post_ln(act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False) -> Serial:
+    """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN."""
+    attn = Attention(finite_t=finite_t, gain_control=gain_control)
+    return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, mlp(act)), LayerNorm())
+
+
+def pre_ln(act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False) -> Serial:
+    """Pre-LN block: h <- a_SA h + Attn(LN(h)); h <- a_MLP h + MLP(LN(h)).
+
+    The residual stream is not normalised; q grows with depth. The attention's
+    REM moments are evaluated at LN(h), i.e. at (1, p/q). The published notebook
+    evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
+    contradicts (THEORY.md section 5).
+    """
+    attn = Attention(finite_t=finite_t, gain_control=gain_control)
+    return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
+
+
+_BUILDERS: dict[str, Callable[..., Serial]] = {
+    "post-ln": post_ln,
+    "pre-ln": pre_ln,
+    "gc-post-ln": lambda act, finite_t=False: post_ln(act, finite_t=finite_t, gain_control=True),
+    "gc-pre-ln": lambda act, finite_t=False: pre_ln(act, finite_t=finite_t, gain_control=True),
+}
+
+
+def build(name: str, activation: str = "relu", *, finite_t: bool = False) -> Layer:
+    """The layer composition of block ``name`` with the given activation."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown block {name!r}; choose from {', '.join(BLOCKS)}")
+    return _BUILDERS[name](kernel(activation), finite_t=finite_t)
+
+
+@dataclass(frozen=True)
+class BlockMap:
+    """One block as a map (q, p) -> (q', p'), with the IPR Y2 of its attention.
+
+    ``q_next``, ``p_next`` and ``y2`` are SymPy expressions in ``ARGS`` (q, p and the
+    architecture parameters); the compiled evaluators take arguments in that order
+    and return the tuple (q', p', Y2).
+    """
+
+    name: str
+    activation: str
+    finite_t: bool
+    q_next: sp.Expr
+    p_next: sp.Expr
+    y2: sp.Expr
+
+    @property
+    def exprs(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+        """(q', p', Y2)."""
+        return (self.q_next, self.p_next, self.y2)
+
+    @cached_property
+    def numpy(self) -> Callable[..., Any]:
+        """Compiled numpy evaluator of (q', p', Y2); use through :func:`numerics.eval_np`."""
+        return numerics.compile_np(ARGS, self.exprs)
+
+    @cached_property
+    def mpmath(self) -> Callable[..., Any]:
+        """Compiled mpmath evaluator of (q', p', Y2); use through :func:`numerics.eval_mp`."""
+        return numerics.compile_mp(ARGS, self.exprs)
+
+    def rho_map(self) -> sp.Expr:
+        """The cosine-similarity map rho -> p'/q' at q = 1 (input after LayerNorm)."""
+        rho = sp.Symbol("rho", real=True)
+        return (self.p_next / self.q_next).xreplace({q: sp.Integer(1), p: rho})
+
+
+@cache
+def block_map(name: str, activation: str = "relu", finite_t: bool = False) -> BlockMap:
+    """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap."""
+    out: State = build(name, activation, finite_t=finite_t)(symbolic_state())
+    return BlockMap(name, activation, finite_t, out.q, out.p, out.observable("Y2"))

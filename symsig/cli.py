@@ -1,0 +1,132 @@
+"""The ``symsig`` command line (DESIGN.md: keep these names, options and JSON keys).
+
+Every command maps its options one to one onto the keyword arguments of the
+function of the same name in :mod:`symsig`; ``--json`` prints that function's
+``to_dict()`` and nothing else on stdout. Bad input exits with status 2 and one
+line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from .architecture import FIGURE1
+from .blocks import ACTIVATIONS, BLOCKS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: {message}")
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"symsig: error: {message.splitlines()[0] if message else 'invalid input'}\n")
+    raise SystemExit(2)
+
+
+def _number(text: str) -> str:
+    """Keep numbers as the user typed them, so mpmath can read them exactly."""
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return text
+
+
+def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True) -> None:
+    cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"])
+    cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"])
+    cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
+    for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]))
+    if seq_len:
+        cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, help="exact finite-T theory")
+
+
+def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
+    cmd.add_argument("--json", action="store_true", help="machine output on stdout")
+    if dps:
+        cmd.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default: float")
+
+
+def _cmd_critical(args: argparse.Namespace) -> Any:
+    from .critical import critical
+
+    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps)
+
+
+def _cmd_propagate(args: argparse.Namespace) -> Any:
+    from .propagate import propagate
+
+    return propagate(**_arch_kwargs(args), depth=args.depth, rho0=args.rho0, q0=args.q0, dps=args.dps)
+
+
+def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symsig", description="Signal propagation in transformers at initialisation (REM theory).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cmd = sub.add_parser("critical", help="beta_c, m, Y2, Y3, rho_c of one attention layer")
+    cmd.add_argument("--beta", type=_number, required=True)
+    cmd.add_argument("--rho", type=_number, default=None)
+    cmd.add_argument("--q", type=_number, default=None)
+    cmd.add_argument("--p", type=_number, default=None)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_critical, table=_table_scalars)
+
+    cmd = sub.add_parser("propagate", help="q, p, rho, Y2 per layer of a deep stack")
+    _add_architecture(cmd)
+    cmd.add_argument("--depth", type=int, default=50)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
+    return parser
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    return x if isinstance(x, str) else f"{x:.10g}"
+
+
+def _table_scalars(data: dict[str, Any]) -> str:
+    width = max(len(k) for k in data)
+    return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in data.items())
+
+
+def _table_layers(data: dict[str, Any]) -> str:
+    keys = [k for k, v in data.items() if isinstance(v, list)]
+    rows = [["layer", *keys]] + [[str(i), *(_fmt(data[k][i]) for k in keys)] for i in range(len(data[keys[0]]))]
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symsig`` console script."""
+    args = _build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], Any] = args.run
+    try:
+        result = run(args)
+    except ValueError as exc:  # validate.InputError and friends: the user's input
+        _fail(str(exc))
+    data = result.to_dict()
+    if args.json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        sys.stdout.write(args.table(data) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
