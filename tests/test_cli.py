@@ -1,0 +1,75 @@
+"""The command-line contract of DESIGN.md: options, JSON keys, exit status 2 on bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mpmath
+import pytest
+
+from symsig.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "symsig.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_critical_json_sixty_digits() -> None:
+    proc = run("critical", "--beta", "3", "--rho", "0", "--dps", "60", "--json")
+    assert proc.returncode == 0 and proc.stderr == ""
+    data = json.loads(proc.stdout)
+    assert set(data) == {"beta_c", "m", "Y2", "Y3", "rho_c"}
+    with mpmath.workdps(100):
+        assert data["beta_c"] == mpmath.nstr(mpmath.sqrt(2), 60)
+        assert data["Y2"] == mpmath.nstr(1 - mpmath.sqrt(2) / 3, 60)
+
+
+def test_critical_rho_c_null_below_threshold(capsys: pytest.CaptureFixture) -> None:
+    assert main(["critical", "--beta", "1.2", "--rho", "0", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["rho_c"] is None and data["Y2"] == 0 and isinstance(data["m"], float)
+
+
+def test_propagate_json_keys_and_lengths(capsys: pytest.CaptureFixture) -> None:
+    args = ["propagate", "--block", "post-ln", "--activation", "relu", "--beta", "3", "--sigma-w2", "0.2",
+            "--sigma-v2", "0.2", "--sigma-b2", "4e-4", "--alpha-sa", "1", "--alpha-mlp", "1", "--depth", "7",
+            "--rho0", "0.3", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"q", "p", "rho", "Y2"}
+    assert all(len(v) == 8 for v in data.values()) and data["rho"][0] == 0.3
+    assert main(args + ["--dps", "30"]) == 0
+    hp = json.loads(capsys.readouterr().out)
+    assert all(isinstance(x, str) for x in hp["rho"])
+    assert abs(float(hp["rho"][7]) - data["rho"][7]) < 1e-14
+
+
+def test_propagate_table(capsys: pytest.CaptureFixture) -> None:
+    assert main(["propagate", "--depth", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["layer", "q", "p", "rho", "Y2"] and len(out) == 5
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["critical", "--beta", "0", "--rho", "0"],
+        ["critical", "--beta", "-1"],
+        ["critical", "--beta", "1", "--rho", "1.5"],
+        ["critical", "--beta", "1", "--q", "1", "--p", "2"],
+        ["critical", "--beta", "abc"],
+        ["propagate", "--sigma-w2", "-0.1"],
+        ["propagate", "--block", "nope"],
+        ["propagate", "--depth", "-3"],
+        ["propagate", "--seq-len", "1"],
+        ["propagate", "--dps", "0"],
+        ["nonsense"],
+    ],
+)
+def test_bad_input_exit_2_one_line(args: list[str]) -> None:
+    proc = run(*args, "--json") if args[0] != "nonsense" else run(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symsig: error:") and "Traceback" not in proc.stderr
