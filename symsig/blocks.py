@@ -26,13 +26,14 @@ import sympy as sp
 
 from . import activations, numerics
 from .layers import Attention, LayerNorm, Layer, Residual, Serial, State, mlp, symbolic_state
-from .symbols import PARAMS, alpha_mlp, alpha_sa, p, q
+from .symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q
 
 BLOCKS = ("post-ln", "pre-ln", "gc-post-ln", "gc-pre-ln")
 ACTIVATIONS = ("relu", "erf", "linear", "tanh", "gelu")
 
-#: Argument order of every compiled block evaluator.
+#: Argument order of every compiled block evaluator (causal blocks append n).
 ARGS: tuple[sp.Symbol, ...] = (q, p, *PARAMS)
+CAUSAL_ARGS: tuple[sp.Symbol, ...] = (*ARGS, n)
 
 
 def kernel(activation: str) -> activations.Kernel:
@@ -46,13 +47,26 @@ def kernel(activation: str) -> activations.Kernel:
     raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
 
 
-def post_ln(act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False) -> Serial:
-    """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN."""
-    attn = Attention(finite_t=finite_t, gain_control=gain_control)
+def post_ln(
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+) -> Serial:
+    """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN.
+
+    ``causal``: the query attends to n keys (symbol ``n``, its position), exact finite T.
+    """
+    attn = _attention(finite_t, gain_control, causal)
     return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, mlp(act)), LayerNorm())
 
 
-def pre_ln(act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False) -> Serial:
+def _attention(finite_t: bool, gain_control: bool, causal: bool) -> Attention:
+    if causal and not finite_t:
+        raise ValueError("causal attention needs the exact finite-T theory (give seq_len)")
+    return Attention(finite_t=finite_t, gain_control=gain_control, n_states=n if causal else None)
+
+
+def pre_ln(
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+) -> Serial:
     """Pre-LN block: h <- a_SA h + Attn(LN(h)); h <- a_MLP h + MLP(LN(h)).
 
     The residual stream is not normalised; q grows with depth. The attention's
@@ -60,32 +74,32 @@ def pre_ln(act: activations.Kernel, *, finite_t: bool = False, gain_control: boo
     evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
     contradicts (THEORY.md section 5).
     """
-    attn = Attention(finite_t=finite_t, gain_control=gain_control)
+    attn = _attention(finite_t, gain_control, causal)
     return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
 
 
 _BUILDERS: dict[str, Callable[..., Serial]] = {
     "post-ln": post_ln,
     "pre-ln": pre_ln,
-    "gc-post-ln": lambda act, finite_t=False: post_ln(act, finite_t=finite_t, gain_control=True),
-    "gc-pre-ln": lambda act, finite_t=False: pre_ln(act, finite_t=finite_t, gain_control=True),
+    "gc-post-ln": lambda act, **kw: post_ln(act, gain_control=True, **kw),
+    "gc-pre-ln": lambda act, **kw: pre_ln(act, gain_control=True, **kw),
 }
 
 
-def build(name: str, activation: str = "relu", *, finite_t: bool = False) -> Layer:
+def build(name: str, activation: str = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
     """The layer composition of block ``name`` with the given activation."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown block {name!r}; choose from {', '.join(BLOCKS)}")
-    return _BUILDERS[name](kernel(activation), finite_t=finite_t)
+    return _BUILDERS[name](kernel(activation), finite_t=finite_t, causal=causal)
 
 
 @dataclass(frozen=True)
 class BlockMap:
     """One block as a map (q, p) -> (q', p'), with the IPR Y2 of its attention.
 
-    ``q_next``, ``p_next`` and ``y2`` are SymPy expressions in ``ARGS`` (q, p and the
-    architecture parameters); the compiled evaluators take arguments in that order
-    and return the tuple (q', p', Y2).
+    ``q_next``, ``p_next`` and ``y2`` are SymPy expressions in ``args`` (q, p, the
+    architecture parameters, and n for causal blocks); the compiled evaluators take
+    arguments in that order and return the tuple (q', p', Y2).
     """
 
     name: str
@@ -94,6 +108,12 @@ class BlockMap:
     q_next: sp.Expr
     p_next: sp.Expr
     y2: sp.Expr
+    causal: bool = False
+
+    @property
+    def args(self) -> tuple[sp.Symbol, ...]:
+        """Argument order of the compiled evaluators."""
+        return CAUSAL_ARGS if self.causal else ARGS
 
     @property
     def exprs(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -103,12 +123,12 @@ class BlockMap:
     @cached_property
     def numpy(self) -> Callable[..., Any]:
         """Compiled numpy evaluator of (q', p', Y2); use through :func:`numerics.eval_np`."""
-        return numerics.compile_np(ARGS, self.exprs)
+        return numerics.compile_np(self.args, self.exprs)
 
     @cached_property
     def mpmath(self) -> Callable[..., Any]:
         """Compiled mpmath evaluator of (q', p', Y2); use through :func:`numerics.eval_mp`."""
-        return numerics.compile_mp(ARGS, self.exprs)
+        return numerics.compile_mp(self.args, self.exprs)
 
     def rho_map(self) -> sp.Expr:
         """The cosine-similarity map rho -> p'/q' at q = 1 (input after LayerNorm)."""
@@ -117,7 +137,7 @@ class BlockMap:
 
 
 @cache
-def block_map(name: str, activation: str = "relu", finite_t: bool = False) -> BlockMap:
+def block_map(name: str, activation: str = "relu", finite_t: bool = False, causal: bool = False) -> BlockMap:
     """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap."""
-    out: State = build(name, activation, finite_t=finite_t)(symbolic_state())
-    return BlockMap(name, activation, finite_t, out.q, out.p, out.observable("Y2"))
+    out: State = build(name, activation, finite_t=finite_t, causal=causal)(symbolic_state())
+    return BlockMap(name, activation, finite_t, out.q, out.p, out.observable("Y2"), causal)

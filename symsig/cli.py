@@ -38,10 +38,11 @@ def _number(text: str) -> str:
     return text
 
 
-def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True) -> None:
+def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, beta: bool = True) -> None:
     cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"])
     cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"])
-    cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
+    if beta:
+        cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
     for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
         cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]))
     if seq_len:
@@ -66,9 +67,20 @@ def _cmd_propagate(args: argparse.Namespace) -> Any:
     return propagate(**_arch_kwargs(args), depth=args.depth, rho0=args.rho0, q0=args.q0, dps=args.dps)
 
 
+def _cmd_report(args: argparse.Namespace) -> Any:
+    from .report import print_summary, report
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "beta"}
+    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json, **kwargs)
+    if not args.json:
+        print_summary(rep)
+        raise SystemExit(0)
+    return rep
+
+
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
-    return {k: getattr(args, k) for k in keys}
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -91,6 +103,15 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q0", type=_number, default="1")
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
+
+    cmd = sub.add_parser("report", help="the main job: an HTML report for one architecture")
+    _add_architecture(cmd, beta=False)
+    cmd.add_argument("--beta", type=_number, action="append", help="repeatable; default 0.5 and 3 (Figure 1)")
+    cmd.add_argument("--depth", type=int, default=50)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--out", default="symsig-report", help="output directory")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_report, table=None)
     return parser
 
 

@@ -127,6 +127,10 @@ class Attention(Layer):
     cancels): asymptotically q' = sigma_v2 (q - p) Y2, p' = 0; exactly at finite T
     q' = sigma_v2 (q - p)(1 - 1/T)(Y2 - X) and p' = -q'/(T - 1).
 
+    ``n_states`` is the number of keys a query sees (default: all T). A causal
+    query at position t sees t keys while the initialisation still scales with
+    log T; only the exact finite-T moments know the difference.
+
     Records the observable ``Y2`` (the IPR of this attention).
     """
 
@@ -136,6 +140,7 @@ class Attention(Layer):
     finite_t: bool = False
     gain_control: bool = False
     seq_len: sp.Expr = field(default=T)
+    n_states: sp.Expr | None = None
 
     def moments(self, state: State) -> tuple[sp.Expr, sp.Expr]:
         """(Y2, X) of this attention acting on ``state``."""
@@ -144,9 +149,9 @@ class Attention(Layer):
             return rem.y_moment(2).xreplace(sub), sp.Integer(0)
         from . import special  # numeric implementations of the finite-T moments
 
-        return special.rem_y2().xreplace(sub | {T: self.seq_len}), special.rem_x().xreplace(
-            sub | {T: self.seq_len}
-        )
+        keys = self.seq_len if self.n_states is None else self.n_states
+        sub |= {T: self.seq_len}
+        return special.rem_y2(keys).xreplace(sub), special.rem_x(keys).xreplace(sub)
 
     def __call__(self, state: State) -> State:
         y2, x = self.moments(state)

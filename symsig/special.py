@@ -22,19 +22,23 @@ from .activations import Kernel
 from .symbols import T, beta, p, q
 
 
-@cache
-def _rem_functions() -> tuple[sp.Function, sp.Function]:
+def _finite_t():  # imported on first numeric use: symbolic maps do not need it
     from . import finite_t
 
+    return finite_t
+
+
+@cache
+def _rem_functions() -> tuple[sp.Function, sp.Function]:
     y2 = numerics.register(
         "rem_y2",
-        lambda s2, n: finite_t.y_moment_np(2, s2, n),
-        lambda s2, n: finite_t.y_moment(2, s2, int(n), dps=mpmath.mp.dps),
+        lambda s2, n: _finite_t().y_moment_np(2, s2, n),
+        lambda s2, n: _finite_t().y_moment(2, s2, int(n), dps=mpmath.mp.dps),
     )
     x = numerics.register(
         "rem_x",
-        lambda s2, r, n: finite_t.overlap_np(s2, r, n),
-        lambda s2, r, n: finite_t.overlap(s2, r, int(n), dps=mpmath.mp.dps),
+        lambda s2, r, n: _finite_t().overlap_np(s2, r, n),
+        lambda s2, r, n: _finite_t().overlap(s2, r, int(n), dps=mpmath.mp.dps),
     )
     return y2, x
 
