@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench sysdeps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/symsig report
 
-test: $(TSTAMP)
+# System packages the tests use: pdflatex (symsig latex compiles) and a headless
+# browser (the report is rendered in it). Installed with apt when missing.
+SYSDEPS_CMDS := pdflatex
+sysdeps:
+	@missing=""; for c in $(SYSDEPS_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages for:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq texlive-latex-base >/dev/null; \
+	fi
+
+test: $(TSTAMP) sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: $(TSTAMP)

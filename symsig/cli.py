@@ -74,8 +74,30 @@ def _cmd_report(args: argparse.Namespace) -> Any:
     rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json, **kwargs)
     if not args.json:
         print_summary(rep)
-        raise SystemExit(0)
+        return None
     return rep
+
+
+def _cmd_simulate(args: argparse.Namespace) -> Any:
+    from .simulate import simulate
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "seq_len"}
+    return simulate(**kwargs, width=args.width, seq_len=args.seq_len, depth=args.depth, seeds=args.seeds,
+                    seed=args.seed, rho0=args.rho0, q0=args.q0, progress=not args.json)
+
+
+def _cmd_latex(args: argparse.Namespace) -> Any:
+    from .latex import document
+
+    text = document()
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text)
+        sys.stderr.write(f"wrote {args.out}\n")
+    else:
+        sys.stdout.write(text)
+    return None
 
 
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -104,6 +126,22 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 
+    cmd = sub.add_parser("simulate", help="Monte Carlo of a real random transformer, theory beside it")
+    _add_architecture(cmd, seq_len=False)
+    cmd.add_argument("--width", type=int, default=256)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
+    cmd.add_argument("--depth", type=int, default=12)
+    cmd.add_argument("--seeds", type=int, default=4)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
+
+    cmd = sub.add_parser("latex", help="every formula as a LaTeX document")
+    cmd.add_argument("--out", default=None, help="write FILE.tex instead of stdout")
+    cmd.set_defaults(run=_cmd_latex, table=None, json=False)
+
     cmd = sub.add_parser("report", help="the main job: an HTML report for one architecture")
     _add_architecture(cmd, beta=False)
     cmd.add_argument("--beta", type=_number, action="append", help="repeatable; default 0.5 and 3 (Figure 1)")
@@ -128,7 +166,10 @@ def _table_scalars(data: dict[str, Any]) -> str:
 
 def _table_layers(data: dict[str, Any]) -> str:
     keys = [k for k, v in data.items() if isinstance(v, list)]
-    rows = [["layer", *keys]] + [[str(i), *(_fmt(data[k][i]) for k in keys)] for i in range(len(data[keys[0]]))]
+    n_rows = max(len(data[k]) for k in keys)
+    # per-attention lists (length L) describe blocks 1..L: right-align them with the layers
+    cell = lambda k, i: _fmt(data[k][i - (n_rows - len(data[k]))]) if i >= n_rows - len(data[k]) else "-"
+    rows = [["layer", *keys]] + [[str(i), *(cell(k, i) for k in keys)] for i in range(n_rows)]
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
@@ -141,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(args)
     except ValueError as exc:  # validate.InputError and friends: the user's input
         _fail(str(exc))
+    if result is None:  # the command printed its own output
+        return 0
     data = result.to_dict()
     if args.json:
         sys.stdout.write(json.dumps(data) + "\n")

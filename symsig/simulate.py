@@ -602,3 +602,70 @@ def count_matmul_flops(*, width: int, seq_len: int, depth: int,
     m = d if mlp_width is None else mlp_width
     per_layer = 6 * t * d * d + 4 * t * t * d + (2 * t * d * d if out_proj else 0) + 4 * t * d * m
     return int(per_layer * depth * seeds)
+
+
+# ------------------------------------------------------------------- the command
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """``symsig simulate``: the measured per-layer statistics beside the theory.
+
+    ``rho``, ``rho_err`` (standard error over seeds), ``q``, ``p`` per layer 0..L;
+    ``Y2``, ``Y2_err`` per attention layer 1..L; ``theory_rho`` and ``theory_Y2``
+    from :func:`symsig.propagate` with the exact finite-T REM moments at the
+    simulated T (``theory`` names the variant).
+    """
+
+    rho: list
+    rho_err: list
+    q: list
+    p: list
+    Y2: list
+    Y2_err: list
+    theory_rho: list
+    theory_Y2: list
+    theory: str
+    settings: dict
+
+    def to_dict(self) -> dict[str, Any]:
+        from .results import jsonable
+
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+def simulate(
+    *,
+    width: int = 256,
+    seq_len: int = 512,
+    depth: int = 12,
+    seeds: int = 4,
+    seed: int = 0,
+    rho0: float = 0.3,
+    q0: float = 1.0,
+    progress: bool = False,
+    **architecture: Any,
+) -> Simulation:
+    """Monte Carlo of a random transformer (:func:`simulate_stack`) with the theory beside it.
+
+    ``architecture`` takes the keys of :class:`symsig.Architecture` except
+    ``seq_len`` (given here); missing ones default to the Figure-1 setting.
+    """
+    from .architecture import Architecture
+    from .propagate import propagate
+
+    arch = Architecture(**architecture, seq_len=seq_len)
+    fields_ = {k: v for k, v in arch.to_dict().items() if k != "seq_len"}
+    sim = simulate_stack(
+        **{k: (float(v) if k not in ("block", "activation") else v) for k, v in fields_.items()},
+        depth=depth, width=width, seq_len=seq_len, rho0=float(rho0), q0=float(q0),
+        seeds=seeds, seed=seed, progress=progress,
+    )
+    theory = propagate(depth=depth, rho0=rho0, q0=q0, **arch.to_dict())
+    return Simulation(
+        rho=sim.rho.tolist(), rho_err=sim.rho_err.tolist(), q=sim.q.tolist(), p=sim.p.tolist(),
+        Y2=sim.Y2.tolist(), Y2_err=sim.Y2_err.tolist(),
+        theory_rho=list(theory.rho), theory_Y2=list(theory.Y2[:depth]),
+        theory="finite-T REM moments (exact E_T[Y2], two-query overlap X), d -> infinity",
+        settings=dict(sim.settings),
+    )
