@@ -11,8 +11,21 @@ returning an object whose attributes are the JSON keys and with ``.to_dict()``.
 """
 from .architecture import FIGURE1, Architecture
 from .critical import critical
+from .gradients import gradient
+from .latex import document as latex
 from .propagate import propagate
+from .report import report
+from .simulate import simulate
 from .validate import InputError
 
-__all__ = ["FIGURE1", "Architecture", "InputError", "critical", "propagate"]
+
+def crosscheck(**kwargs):  # torch and transformers load lazily (about 10 s)
+    """Theory against stock HuggingFace models: see :func:`symsig.crosscheck.crosscheck`."""
+    from .crosscheck import crosscheck as run
+
+    return run(**kwargs)
+
+
+__all__ = ["FIGURE1", "Architecture", "InputError", "critical", "crosscheck", "gradient", "latex", "propagate",
+           "report", "simulate"]
 __version__ = "0.1.0"

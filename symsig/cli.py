@@ -100,6 +100,26 @@ def _cmd_latex(args: argparse.Namespace) -> Any:
     return None
 
 
+def _cmd_gradient(args: argparse.Namespace) -> Any:
+    from .gradients import gradient
+
+    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps)
+
+
+def _cmd_crosscheck(args: argparse.Namespace) -> Any:
+    from .crosscheck import crosscheck, plot
+
+    keys = ("model", "width", "seq_len", "depth", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2",
+            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions")
+    kwargs = {k: getattr(args, k) for k in keys}
+    for k in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2", "alpha_sa", "alpha_mlp", "rho0", "q0"):
+        kwargs[k] = float(kwargs[k])
+    result = crosscheck(**kwargs, extra_biases=not args.no_extra_biases)
+    if args.plot:
+        plot(result, args.plot)
+    return result
+
+
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
@@ -137,6 +157,34 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q0", type=_number, default="1")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
+
+    cmd = sub.add_parser("gradient", help="E||dL/dW_Q||^2 at initialisation (Result 2, corrected)")
+    cmd.add_argument("--beta", type=_number, required=True)
+    cmd.add_argument("--rho", type=_number, required=True)
+    cmd.add_argument("--q", type=_number, default="1")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
+    cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1")
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
+
+    cmd = sub.add_parser("crosscheck", help="theory against stock HuggingFace BERT / GPT-2 at initialisation")
+    cmd.add_argument("--model", choices=("bert", "gpt2"), default="bert")
+    cmd.add_argument("--width", type=int, default=256)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
+    cmd.add_argument("--depth", type=int, default=12)
+    cmd.add_argument("--beta", type=_number, default="0.5")
+    for name, default in (("sigma_w2", "0.2"), ("sigma_v2", "0.2"), ("sigma_b2", "4e-4"), ("sigma_o2", "1"),
+                          ("alpha_sa", "1"), ("alpha_mlp", "1"), ("rho0", "0.3"), ("q0", "1")):
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=default)
+    cmd.add_argument("--heads", type=int, default=1)
+    cmd.add_argument("--mlp-width", dest="mlp_width", type=int, default=None)
+    cmd.add_argument("--seeds", type=int, default=4)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=3)
+    cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true")
+    cmd.add_argument("--plot", default=None, help="save a PNG/SVG of model vs theory")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
     cmd = sub.add_parser("latex", help="every formula as a LaTeX document")
     cmd.add_argument("--out", default=None, help="write FILE.tex instead of stdout")

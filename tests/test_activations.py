@@ -14,8 +14,11 @@ INNER = {
     "relu": lambda a, b: a * mpmath.ncdf(a / b) + b * mpmath.npdf(a / b),
     "erf": lambda a, b: mpmath.erf(a / mpmath.sqrt(1 + 2 * b**2)),
     "linear": lambda a, b: a,
+    # E[(a + bY) Phi(a + bY)] = a Phi(a/r) + b^2 phi(a/r)/r, r = sqrt(1 + b^2) (Stein's lemma)
+    "gelu": lambda a, b: a * mpmath.ncdf(a / mpmath.sqrt(1 + b**2))
+    + b**2 * mpmath.npdf(a / mpmath.sqrt(1 + b**2)) / mpmath.sqrt(1 + b**2),
 }
-OUTER = {"relu": lambda z: max(z, 0), "erf": mpmath.erf, "linear": lambda z: z}
+OUTER = {"relu": lambda z: max(z, 0), "erf": mpmath.erf, "linear": lambda z: z, "gelu": lambda z: z * mpmath.ncdf(z)}
 
 
 def quad_kernel(name: str, qv: mpmath.mpf, cv: mpmath.mpf) -> mpmath.mpf:
@@ -26,7 +29,7 @@ def quad_kernel(name: str, qv: mpmath.mpf, cv: mpmath.mpf) -> mpmath.mpf:
     return mpmath.quad(f, [-mpmath.inf, 0, mpmath.inf])
 
 
-@pytest.mark.parametrize("name", ["relu", "erf", "linear"])
+@pytest.mark.parametrize("name", ["relu", "erf", "linear", "gelu"])
 @pytest.mark.parametrize("c", ["0", "0.5", "-0.7", "0.99", "0.999999", "1"])
 @pytest.mark.parametrize("qv", ["0.3", "2.5"])
 def test_kernel_against_quadrature(name: str, c: str, qv: str) -> None:
@@ -41,13 +44,15 @@ def test_kernel_against_quadrature(name: str, c: str, qv: str) -> None:
             assert abs(sp.lambdify(q, kern.k_qq, "mpmath")(qm) - expected) < mpmath.mpf("1e-25")
 
 
-@pytest.mark.parametrize("name", ["relu", "erf"])
+@pytest.mark.parametrize("name", ["relu", "erf", "gelu"])
 def test_kernel_monte_carlo(name: str) -> None:
     rng = np.random.default_rng(0)
     n, qv, c = 400_000, 1.3, 0.6
     x, y = rng.standard_normal((2, n))
     u, v = np.sqrt(qv) * x, np.sqrt(qv) * (c * x + np.sqrt(1 - c * c) * y)
-    phi = {"relu": lambda z: np.maximum(z, 0), "erf": lambda z: np.vectorize(__import__("math").erf)(z)}[name]
+    from scipy.special import erf, ndtr
+
+    phi = {"relu": lambda z: np.maximum(z, 0), "erf": erf, "gelu": lambda z: z * ndtr(z)}[name]
     samples = phi(u) * phi(v)
     exact = float(activations.CLOSED_FORMS[name]().k_qp.subs({q: qv, p: c * qv}))
     assert abs(samples.mean() - exact) < 5 * samples.std() / np.sqrt(n)

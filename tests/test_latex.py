@@ -8,7 +8,9 @@ import subprocess
 import pytest
 import sympy as sp
 
-from symsig import latex as L
+import importlib
+
+L = importlib.import_module("symsig.latex")  # the module (symsig.latex is the API function)
 from symsig.cli import main
 from symsig.symbols import p, q
 

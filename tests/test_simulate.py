@@ -17,7 +17,9 @@ import pytest
 import scipy.special as sps
 from scipy.stats import norm
 
-from symsig import simulate as sim
+import importlib
+
+sim = importlib.import_module("symsig.simulate")  # the module (symsig.simulate is the API function)
 from symsig.simulate import SimResult, simulate_stack
 
 BASE = dict(beta=0.5, sigma_w2=0.2, sigma_v2=0.2, sigma_b2=4e-4, alpha_sa=1.0, alpha_mlp=1.0,
