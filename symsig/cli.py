@@ -120,6 +120,17 @@ def _cmd_crosscheck(args: argparse.Namespace) -> Any:
     return result
 
 
+def _cmd_check(args: argparse.Namespace) -> Any:
+    from .check import check
+
+    result = check(progress=not args.json)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        sys.stdout.write(result.table + "\n")
+    return 0 if result.passed else 1
+
+
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
@@ -186,6 +197,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
+    cmd = sub.add_parser("check", help="published constants vs ours (table; exit 1 on any failure)")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_check, table=None)
+
     cmd = sub.add_parser("latex", help="every formula as a LaTeX document")
     cmd.add_argument("--out", default=None, help="write FILE.tex instead of stdout")
     cmd.set_defaults(run=_cmd_latex, table=None, json=False)
@@ -232,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(exc))
     if result is None:  # the command printed its own output
         return 0
+    if isinstance(result, int):  # the command printed its own output and chose the exit status
+        return result
     data = result.to_dict()
     if args.json:
         sys.stdout.write(json.dumps(data) + "\n")
