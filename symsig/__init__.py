@@ -10,9 +10,12 @@ The public functions mirror the command line: ``symsig.critical(beta=3, rho=0)``
 returning an object whose attributes are the JSON keys and with ``.to_dict()``.
 """
 from .architecture import FIGURE1, Architecture
+from .conditions import conditions
 from .critical import critical
+from .diagram import diagram
 from .gradients import gradient
 from .latex import document as latex
+from .prescribe import prescribe
 from .propagate import propagate
 from .report import report
 from .simulate import simulate
@@ -26,6 +29,6 @@ def crosscheck(**kwargs):  # torch and transformers load lazily (about 10 s)
     return run(**kwargs)
 
 
-__all__ = ["FIGURE1", "Architecture", "InputError", "critical", "crosscheck", "gradient", "latex", "propagate",
-           "report", "simulate"]
+__all__ = ["FIGURE1", "Architecture", "InputError", "conditions", "critical", "crosscheck", "diagram", "gradient",
+           "latex", "prescribe", "propagate", "report", "simulate"]
 __version__ = "0.1.0"

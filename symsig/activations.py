@@ -21,13 +21,16 @@ form for K_qp; their kernels appear symbolically as undefined functions
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import sympy as sp
 
 from .derived import derived
 from .symbols import p, q
+from .validate import InputError
 
 _t = sp.Symbol("t", real=True)
 _theta = sp.Symbol("theta", positive=True)
@@ -118,3 +121,49 @@ def gelu() -> Kernel:
 
 
 CLOSED_FORMS = {"linear": linear, "relu": relu, "erf": erf, "gelu": gelu}
+
+
+@dataclass(frozen=True)
+class UserActivation:
+    """A user-supplied elementwise activation phi for the Python API.
+
+    ``fn``: numpy-vectorised phi (array -> array), used by the float evaluators;
+    ``derivative``: optional numpy phi' (enables dK_qp/dp = E[phi'(u) phi'(v)],
+    Price's theorem, as the symbolic derivative of the kernel);
+    ``fn_mp``, ``derivative_mp``: mpf -> mpf versions for ``dps`` evaluations
+    (default: ``fn``/``derivative`` themselves, which must then accept mpf).
+    Equality and hashing are by the identity of the callables, so wrapping the
+    same function twice hits every cache (kernel registration, block
+    composition, compiled evaluators). Kernels come from the adaptive
+    trapezoidal rule of :mod:`symsig.quadrature` (phi must be smooth:
+    analytic near the real axis).
+    """
+
+    fn: Callable[[Any], Any]
+    derivative: Callable[[Any], Any] | None = None
+    fn_mp: Callable[[Any], Any] | None = None
+    derivative_mp: Callable[[Any], Any] | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Printable name (``name``, else the function's ``__name__``)."""
+        return self.name or getattr(self.fn, "__name__", "user")
+
+
+def is_user(activation: Any) -> bool:
+    """True for a :class:`UserActivation` or a bare callable."""
+    return isinstance(activation, UserActivation) or callable(activation)
+
+
+def as_user(activation: Any, derivative: Callable[[Any], Any] | None = None) -> UserActivation:
+    """Wrap a bare callable (with optional derivative) as a :class:`UserActivation`."""
+    if isinstance(activation, UserActivation):
+        if derivative is not None and derivative is not activation.derivative:
+            raise InputError("give the derivative inside the UserActivation, not twice")
+        return activation
+    if not callable(activation):
+        raise InputError(f"activation must be a name or a callable, got {activation!r}")
+    if derivative is not None and not callable(derivative):
+        raise InputError("derivative must be callable (phi')")
+    return UserActivation(activation, derivative)

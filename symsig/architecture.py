@@ -1,10 +1,10 @@
 """The architecture parameters shared by every command, with the paper's defaults."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from . import validate
+from . import activations, validate
 from .blocks import ACTIVATIONS, BLOCKS
 
 #: The Figure-1 BERT setting of the paper (THEORY.md section 8); beta = 0.5 of {0.5, 3}.
@@ -27,7 +27,8 @@ class Architecture:
 
     Numbers are kept as given (float, int, str or Fraction) so that the mpmath
     evaluators can read them exactly; ``seq_len=None`` selects the T -> infinity
-    theory, an integer T the exact finite-T REM moments.
+    theory, an integer T the exact finite-T REM moments. ``activation`` is a name
+    or (Python API only) a callable / :class:`symsig.activations.UserActivation`.
     """
 
     block: str = FIGURE1["block"]
@@ -42,7 +43,10 @@ class Architecture:
 
     def __post_init__(self) -> None:
         validate.choice("block", self.block, BLOCKS)
-        validate.choice("activation", self.activation, ACTIVATIONS)
+        if activations.is_user(self.activation):  # Python API only: a callable phi
+            object.__setattr__(self, "activation", activations.as_user(self.activation))
+        else:
+            validate.choice("activation", self.activation, ACTIVATIONS)
         validate.positive("beta", self.beta)
         for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
             validate.nonnegative(name, getattr(self, name))
@@ -59,4 +63,6 @@ class Architecture:
         return (self.beta, self.sigma_w2, self.sigma_v2, self.sigma_b2, self.alpha_sa, self.alpha_mlp, t)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Field name -> value (shallow: a UserActivation stays an object, so the
+        dict round-trips through ``Architecture(**d)``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -10,7 +10,14 @@ name                      composition (residuals scale the skip path: h <- a h +
 ========================  ============================================================
 
 The pre-LN attention sees LN(h), so its REM moments are functions of
-(1, p/q), not of the un-normalised (q, p) (see :func:`pre_ln`).
+(1, p/q), not of the un-normalised (q, p) (see :func:`pre_ln`). The published
+notebook's alternative is kept as :func:`pre_ln_published` (block name
+``pre-ln-published``, reachable through :func:`block_map` only, not a CLI
+choice) so that the evidence against it can be reproduced (docs/pre_ln.md).
+
+Activations are names (:data:`ACTIVATIONS`) or user callables
+(:class:`symsig.activations.UserActivation`), whose kernels are registered once
+per process by :func:`symsig.special.user_kernel`.
 
 :func:`block_map` composes a block symbolically once and caches it together with
 its compiled numpy and mpmath evaluators.
@@ -25,6 +32,7 @@ from typing import Any
 import sympy as sp
 
 from . import activations, numerics
+from .validate import InputError
 from .layers import Attention, LayerNorm, Layer, Residual, Serial, State, mlp, symbolic_state
 from .symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q
 
@@ -36,8 +44,16 @@ ARGS: tuple[sp.Symbol, ...] = (q, p, *PARAMS)
 CAUSAL_ARGS: tuple[sp.Symbol, ...] = (*ARGS, n)
 
 
-def kernel(activation: str) -> activations.Kernel:
-    """The Gaussian kernel of a named activation (closed form where one exists)."""
+def kernel(activation: Any) -> activations.Kernel:
+    """The Gaussian kernel of an activation (closed form where one exists).
+
+    ``activation``: a name in :data:`ACTIVATIONS`, a callable (numpy phi) or a
+    :class:`~symsig.activations.UserActivation` (quadrature, cached per activation).
+    """
+    if activations.is_user(activation):
+        from . import special
+
+        return special.user_kernel(activations.as_user(activation))
     if activation in activations.CLOSED_FORMS:
         return activations.CLOSED_FORMS[activation]()
     if activation in ACTIVATIONS:
@@ -78,18 +94,52 @@ def pre_ln(
     return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
 
 
+@dataclass(frozen=True)
+class RawMomentsAttention(Layer):
+    """LN -> attention, with the attention's REM moments evaluated at the *un-normalised* (q, p).
+
+    Output: the attention formulas of :class:`~symsig.layers.Attention` applied to
+    LN(h) = (1, p/q), but with Y2 (and X) taken at the raw stream (q, p), i.e. at
+    energy variance v = q (q - p) instead of 1 - p/q: asymptotically
+    Y2 = 1 - beta_c/beta with beta_c = sqrt(2 / (q (q - p))) (the published recipe);
+    at finite T the logit variance s2 = beta^2 log(T) q (q - p) (X depends on p/q only).
+    """
+
+    attention: Attention
+
+    def __call__(self, state: State) -> State:
+        y2, x = self.attention.moments(state)
+        return self.attention.output(LayerNorm()(state), y2, x)
+
+
+def pre_ln_published(
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+) -> Serial:
+    """The pre-LN map of the published notebook: :func:`pre_ln` with raw-(q, p) REM moments.
+
+    h <- a_SA h + Attn(LN(h)) with Attn's Y2 = Y2(beta; q, p) of the *un-normalised*
+    stream (:class:`RawMomentsAttention`), then h <- a_MLP h + MLP(LN(h)). Since q grows
+    with depth, beta_c(q, p) = sqrt(2/(q (q - p))) shrinks and this recipe predicts
+    ever stronger entropy collapse; the Monte Carlo does not (docs/pre_ln.md,
+    tests/test_pre_ln.py). Kept for that comparison only.
+    """
+    attn = RawMomentsAttention(_attention(finite_t, gain_control, causal))
+    return Serial(Residual(alpha_sa, attn), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
+
+
 _BUILDERS: dict[str, Callable[..., Serial]] = {
     "post-ln": post_ln,
     "pre-ln": pre_ln,
+    "pre-ln-published": pre_ln_published,
     "gc-post-ln": lambda act, **kw: post_ln(act, gain_control=True, **kw),
     "gc-pre-ln": lambda act, **kw: pre_ln(act, gain_control=True, **kw),
 }
 
 
-def build(name: str, activation: str = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
-    """The layer composition of block ``name`` with the given activation."""
+def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
+    """The layer composition of block ``name`` with the given activation (name or callable)."""
     if name not in _BUILDERS:
-        raise ValueError(f"unknown block {name!r}; choose from {', '.join(BLOCKS)}")
+        raise InputError(f"unknown block {name!r}; choose from {', '.join(BLOCKS)}")
     return _BUILDERS[name](kernel(activation), finite_t=finite_t, causal=causal)
 
 
@@ -103,7 +153,7 @@ class BlockMap:
     """
 
     name: str
-    activation: str
+    activation: Any
     finite_t: bool
     q_next: sp.Expr
     p_next: sp.Expr
@@ -136,8 +186,18 @@ class BlockMap:
         return (self.p_next / self.q_next).xreplace({q: sp.Integer(1), p: rho})
 
 
+def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causal: bool = False) -> BlockMap:
+    """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap.
+
+    ``activation``: a name, a callable phi or a UserActivation; a bare callable is
+    wrapped (equal wrappers of the same function share the cache entry).
+    """
+    if activations.is_user(activation):
+        activation = activations.as_user(activation)
+    return _block_map(name, activation, finite_t, causal)
+
+
 @cache
-def block_map(name: str, activation: str = "relu", finite_t: bool = False, causal: bool = False) -> BlockMap:
-    """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap."""
+def _block_map(name: str, activation: Any, finite_t: bool, causal: bool) -> BlockMap:
     out: State = build(name, activation, finite_t=finite_t, causal=causal)(symbolic_state())
     return BlockMap(name, activation, finite_t, out.q, out.p, out.observable("Y2"), causal)

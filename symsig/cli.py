@@ -38,12 +38,14 @@ def _number(text: str) -> str:
     return text
 
 
-def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, beta: bool = True) -> None:
+def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, beta: bool = True, alpha_sa: bool = True) -> None:
     cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"])
     cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"])
     if beta:
         cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
     for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
+        if name == "alpha_sa" and not alpha_sa:
+            continue
         cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]))
     if seq_len:
         cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, help="exact finite-T theory")
@@ -131,6 +133,63 @@ def _cmd_check(args: argparse.Namespace) -> Any:
     return 0 if result.passed else 1
 
 
+def _cmd_diagram(args: argparse.Namespace) -> Any:
+    from .diagram import diagram
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "alpha_sa")}
+    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold)) if v is not None}
+    point = _point(args.point) if args.point else None
+    if args.out:
+        _check_out(args.out)
+    result = diagram(depth=args.depth, beta=args.beta, alpha_sa=args.alpha_sa, rho0=args.rho0, q0=args.q0,
+                     thresholds=thresholds or None, boundaries=args.boundaries, digits=args.digits, **kwargs)
+    if args.out:
+        _write_out(result, args.out, point)
+    return result
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        b, a = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--point must be BETA,ALPHA_SA, got {text!r}") from None
+    return b, a
+
+
+def _check_out(out: str) -> None:
+    """Validate --out before any work, so that bad input writes nothing."""
+    from pathlib import Path
+
+    if Path(out).suffix.lower() not in (".png", ".svg", ".json"):
+        raise ValueError(f"--out must end in .png, .svg or .json, got {out!r}")
+    if not Path(out).resolve().parent.is_dir():
+        raise ValueError(f"--out directory does not exist: {Path(out).parent}")
+
+
+def _write_out(result: Any, out: str, point: tuple[float, float] | None) -> None:
+    """--out FILE: .png/.svg plot or .json data."""
+    from pathlib import Path
+
+    if Path(out).suffix.lower() == ".json":
+        Path(out).write_text(json.dumps(result.to_dict()) + "\n")
+    else:
+        from .plots import plot_diagram
+
+        plot_diagram(result, out, point=point)
+    sys.stderr.write(f"wrote {out}\n")
+
+
+def _cmd_prescribe(args: argparse.Namespace) -> Any:
+    from .prescribe import prescribe
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
+    result = prescribe(depth=args.depth, block=args.block, rho0=float(args.rho0), **kwargs)
+    if not args.json:
+        sys.stdout.write(result.summary + "\n")
+        return None
+    return result
+
+
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
@@ -168,6 +227,29 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q0", type=_number, default="1")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
+
+    cmd = sub.add_parser("diagram", help="trainability diagram over (beta, alpha_SA)")
+    _add_architecture(cmd, beta=False, alpha_sa=False)
+    cmd.add_argument("--depth", type=int, default=60)
+    cmd.add_argument("--beta", default="0.1:4:64", help="grid MIN:MAX:N")
+    cmd.add_argument("--alpha-sa", dest="alpha_sa", default="0:3:64", help="grid MIN:MAX:N")
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--boundaries", action="store_true", help="trace zone boundaries by root finding (mpmath)")
+    cmd.add_argument("--digits", type=int, default=10, help="digits of the traced boundaries")
+    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None)
+    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None)
+    cmd.add_argument("--point", default=None, help="mark BETA,ALPHA_SA on the plot")
+    cmd.add_argument("--out", default=None, help="FILE.png, FILE.svg or FILE.json")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
+
+    cmd = sub.add_parser("prescribe", help="recommended (beta, alpha_SA) for an L-layer model")
+    _add_architecture(cmd, beta=False, alpha_sa=False)
+    cmd.add_argument("--depth", type=int, required=True)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_prescribe, table=None)
 
     cmd = sub.add_parser("gradient", help="E||dL/dW_Q||^2 at initialisation (Result 2, corrected)")
     cmd.add_argument("--beta", type=_number, required=True)
@@ -225,6 +307,16 @@ def _fmt(x: Any) -> str:
 def _table_scalars(data: dict[str, Any]) -> str:
     width = max(len(k) for k in data)
     return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in data.items())
+
+
+def _table_diagram(data: dict[str, Any]) -> str:
+    """Zones as a character map: rows alpha_SA (top = largest), columns beta."""
+    mark = {"rank": "R", "entropy": "E", "trainable": "."}
+    lines = [f"zones after L = {data['depth']} blocks (R rank collapse, E entropy collapse, . trainable)"]
+    for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
+        lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
+    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}")
+    return "\n".join(lines)
 
 
 def _table_layers(data: dict[str, Any]) -> str:

@@ -155,6 +155,14 @@ class Attention(Layer):
 
     def __call__(self, state: State) -> State:
         y2, x = self.moments(state)
+        return self.output(state, y2, x)
+
+    def output(self, state: State, y2: sp.Expr, x: sp.Expr) -> State:
+        """The output geometry for input ``state`` given the moments (Y2, X) (formulas above).
+
+        Split from :meth:`moments` so that a variant may evaluate the moments
+        elsewhere (e.g. the published pre-LN recipe, :func:`symsig.blocks.pre_ln_published`).
+        """
         gap = state.q - state.p
         if self.gain_control:
             if self.finite_t:

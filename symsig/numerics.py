@@ -64,6 +64,11 @@ def register(name: str, numpy_impl: Callable[..., Any], mpmath_impl: Callable[..
     return sp.Function(name)
 
 
+def numpy_namespace() -> dict[str, Callable[..., Any]]:
+    """The numpy implementations of registered functions (for custom lambdify modules)."""
+    return dict(_NP_IMPL)
+
+
 def safe(expr: sp.Expr, *, mp: bool = False) -> sp.Expr:
     """Clip inverse-trig arguments to [-1, 1] and square-root arguments to [0, inf).
 

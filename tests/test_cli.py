@@ -73,3 +73,33 @@ def test_bad_input_exit_2_one_line(args: list[str]) -> None:
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("symsig: error:") and "Traceback" not in proc.stderr
+
+
+def test_diagram_json_and_outputs(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    args = ["diagram", "--depth", "20", "--beta", "0.2:3:8", "--alpha-sa", "0:2:5", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"beta", "alpha_sa", "rho_L", "zone", "thresholds"} <= set(data)
+    assert len(data["rho_L"]) == 5 and len(data["rho_L"][0]) == 8
+    assert {z for row in data["zone"] for z in row} <= {"rank", "entropy", "trainable"}
+    png, js = tmp_path / "d.png", tmp_path / "d.json"
+    assert main(args[:-1] + ["--out", str(png), "--point", "0.5,1.5"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(args[:-1] + ["--out", str(js)]) == 0
+    assert json.loads(js.read_text())["zone"] == data["zone"]
+
+
+def test_diagram_bad_out_writes_nothing(tmp_path) -> None:
+    proc = run("diagram", "--out", str(tmp_path / "d.pdf"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prescribe_and_gradient(capsys: pytest.CaptureFixture) -> None:
+    assert main(["prescribe", "--depth", "30", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["beta"] > 0 and data["alpha_sa"] >= 0 and "summary" in data
+    assert main(["gradient", "--beta", "3", "--rho", "0", "--json"]) == 0
+    g = json.loads(capsys.readouterr().out)
+    m = 2**0.5 / 3
+    assert g["grad_wq_scaled"] == pytest.approx(3 * m * (1 - m) / 3, rel=1e-14)

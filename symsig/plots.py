@@ -1,0 +1,54 @@
+"""Plot a trainability diagram (matplotlib, Agg backend; PNG or SVG by file suffix)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import validate
+
+COLOURS = {"rank": "#d9534f", "entropy": "#5b7fd6", "trainable": "#7cc47c"}
+LABELS = {"rank": "rank collapse", "entropy": "entropy collapse", "trainable": "trainable"}
+
+
+def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | None = None, title: str | None = None) -> Path:
+    """Draw zones as colours, traced boundaries as curves, beta_c(rho0) dashed, optional user point.
+
+    ``diagram`` is a :class:`symsig.diagram.Diagram`; ``point`` = (beta, alpha_SA).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    beta, alpha = np.asarray(diagram.beta), np.asarray(diagram.alpha_sa)
+    codes = np.vectorize({"rank": 0, "entropy": 1, "trainable": 2}.get)(np.asarray(diagram.zone, dtype=object))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    cmap = ListedColormap([COLOURS["rank"], COLOURS["entropy"], COLOURS["trainable"]])
+    ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=2.5, shading="nearest")
+    for kind, style in (("rank", "k-"), ("entropy", "k--")):
+        pts = np.asarray(diagram.boundaries.get(kind, []))
+        if pts.size:
+            ax.plot(pts[:, 0], pts[:, 1], style, lw=1.6, marker=".", ms=4, label=f"{LABELS[kind]} boundary")
+    if diagram.beta_c0 is not None and beta.min() <= diagram.beta_c0 <= beta.max():
+        ax.axvline(diagram.beta_c0, color="white", ls=":", lw=1.5, label=rf"$\beta_c(\rho_0)={diagram.beta_c0:.3g}$")
+    if point is not None:
+        ax.plot(*point, marker="*", color="gold", mec="k", ms=14, ls="none", label="your point")
+    handles = [Patch(color=COLOURS[z], label=LABELS[z]) for z in ("trainable", "rank", "entropy")]
+    handles += ax.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    ax.set_xlabel(r"$\beta$ (query/key inverse temperature)")
+    ax.set_ylabel(r"$\alpha_{SA}$ (attention residual strength)")
+    arch = getattr(diagram, "architecture", {}) or {}
+    ax.set_title(title or f"{arch.get('block', '')} {arch.get('activation', '')}, L = {diagram.depth}, "
+                 rf"$\rho_0$ = {diagram.rho0:g}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
