@@ -26,12 +26,12 @@ demo: $(STAMP)
 
 # System packages the tests use: pdflatex (symsig latex compiles) and a headless
 # browser (the report is rendered in it). Installed with apt when missing.
-SYSDEPS_CMDS := pdflatex
+SYSDEPS_CMDS := pdflatex chromium
 sysdeps:
 	@missing=""; for c in $(SYSDEPS_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages for:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq texlive-latex-base >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq texlive-latex-base chromium >/dev/null; \
 	fi
 
 test: $(TSTAMP) sysdeps

@@ -72,8 +72,9 @@ def _cmd_propagate(args: argparse.Namespace) -> Any:
 def _cmd_report(args: argparse.Namespace) -> Any:
     from .report import print_summary, report
 
-    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "beta"}
-    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json, **kwargs)
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
+    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json,
+                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=not args.no_simulation, **kwargs)
     if not args.json:
         print_summary(rep)
         return None
@@ -293,6 +294,9 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--depth", type=int, default=50)
     cmd.add_argument("--rho0", type=_number, default="0.3")
     cmd.add_argument("--out", default="symsig-report", help="output directory")
+    cmd.add_argument("--width", type=int, default=256, help="Monte Carlo width d")
+    cmd.add_argument("--seeds", type=int, default=2, help="Monte Carlo draws")
+    cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_report, table=None)
     return parser

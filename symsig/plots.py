@@ -1,6 +1,8 @@
 """Plot a trainability diagram (matplotlib, Agg backend; PNG or SVG by file suffix)."""
 from __future__ import annotations
 
+import io
+
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,40 @@ def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | 
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def plot_trajectories(
+    trajectories: dict[str, Any], path: Path, title: str, simulations: dict[str, Any] | None = None
+) -> bytes:
+    """rho and Y2 per layer for each curve (theory lines; Monte Carlo points with 1-SE bars).
+
+    ``trajectories`` maps a label to a :class:`symsig.propagate.Trajectory`;
+    ``simulations`` maps the same labels to :class:`symsig.simulate.SimResult`.
+    Saved to ``path`` (PNG); the PNG bytes are returned.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_rho, ax_y2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for label, traj in trajectories.items():
+        layers = range(len(traj.rho))
+        (line,) = ax_rho.plot(layers, [float(x) for x in traj.rho], label=f"theory, {label}")
+        ax_y2.plot(range(len(traj.Y2) - 1), [float(x) for x in traj.Y2[:-1]], color=line.get_color(), label=f"theory, {label}")
+        sim = (simulations or {}).get(label)
+        if sim is not None:
+            ax_rho.errorbar(range(len(sim.rho)), sim.rho, yerr=sim.rho_err, fmt="o", ms=3, color=line.get_color(),
+                            alpha=0.7, label=f"Monte Carlo, {label}")
+            ax_y2.errorbar(range(len(sim.Y2)), sim.Y2, yerr=sim.Y2_err, fmt="o", ms=3, color=line.get_color(), alpha=0.7)
+    ax_rho.set(xlabel="layer $\\ell$", ylabel="$\\rho_\\ell$", ylim=(-0.02, 1.02), title="cosine similarity")
+    ax_y2.set(xlabel="layer $\\ell$", ylabel="$Y_2$", ylim=(-0.02, 1.02), title="attention IPR (entropy collapse)")
+    for ax in (ax_rho, ax_y2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()

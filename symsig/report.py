@@ -20,7 +20,7 @@ from typing import Any
 from . import validate
 from .architecture import Architecture
 from .critical import critical
-from .propagate import Trajectory, propagate
+from .propagate import propagate
 
 DIGITS = 50
 
@@ -46,31 +46,6 @@ def _progress(step: int, total: int, what: str) -> None:
     if step == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
-
-
-def plot_trajectories(trajectories: dict[str, Trajectory], path: Path, title: str) -> bytes:
-    """rho and Y2 per layer for each beta; saved to ``path`` (PNG), PNG bytes returned."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_rho, ax_y2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    for label, traj in trajectories.items():
-        layers = range(len(traj.rho))
-        ax_rho.plot(layers, [float(x) for x in traj.rho], marker=".", label=label)
-        ax_y2.plot(layers, [float(x) for x in traj.Y2], marker=".", label=label)
-    ax_rho.set(xlabel="layer $\\ell$", ylabel="$\\rho_\\ell$", ylim=(-0.02, 1.02), title="cosine similarity")
-    ax_y2.set(xlabel="layer $\\ell$", ylabel="$Y_2$", ylim=(-0.02, 1.02), title="attention IPR (entropy collapse)")
-    for ax in (ax_rho, ax_y2):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    path.write_bytes(buf.getvalue())
-    return buf.getvalue()
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -99,56 +74,131 @@ def report(
     betas: Sequence[Any] = (0.5, 3),
     depth: int = 50,
     rho0: Any = 0.3,
+    seq_len: int = 512,
+    width: int = 256,
+    seeds: int = 2,
+    simulation: bool = True,
     progress: bool = True,
     **architecture: Any,
 ) -> Report:
-    """Write ``out/index.html`` (and ``out/trajectories.png``) for one architecture."""
-    arch = Architecture(**{k: v for k, v in architecture.items() if k != "beta"})
+    """Write ``out/index.html`` (plus the PNGs it embeds) for one architecture.
+
+    Theory at T -> infinity and at the exact finite ``seq_len``; Monte Carlo of a real
+    random network of width ``width`` and length ``seq_len`` (``seeds`` draws) unless
+    ``simulation`` is False; the trainability diagram with the user's (beta, alpha_SA)
+    points marked; the prescription for this depth; the critical conditions; the LaTeX
+    of the formulas used.
+    """
+    from .latex import formulas as latex_formulas
+    from .conditions import conditions
+    from .diagram import diagram
+    from .plots import plot_diagram, plot_trajectories
+    from .prescribe import prescribe
+
+    arch = Architecture(**{k: v for k, v in architecture.items() if k not in ("beta", "seq_len")})
     depth = validate.integer("depth", depth, 1)
     validate.correlation("rho0", rho0)
+    seq_len = validate.integer("seq_len", seq_len, 2)
+    width = validate.integer("width", width, 2)
     for b in betas:
         validate.positive("beta", b)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tick: Callable[[int, str], None] = (lambda i, w: _progress(i, 3, w)) if progress else (lambda i, w: None)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise validate.InputError(f"--out {out_dir} exists and is not a directory")
+    steps = 7
+    tick: Callable[[int, str], None] = (lambda i, w: _progress(i, steps, w)) if progress else (lambda i, w: None)
+    fields = {k: v for k, v in arch.to_dict().items() if k not in ("beta", "seq_len")}
 
     tick(0, "critical values (50 digits)")
     crit = {str(b): critical(beta=b, rho=rho0, dps=DIGITS).to_dict() for b in betas}
-    tick(1, "trajectories")
-    fields = {k: v for k, v in arch.to_dict().items() if k != "beta"}
+    tick(1, "theory trajectories")
     trajs = {f"beta = {b}": propagate(beta=b, depth=depth, rho0=rho0, **fields) for b in betas}
-    tick(2, "plots and page")
-    png = plot_trajectories(trajs, out_dir / "trajectories.png", f"{arch.block}, {arch.activation}, L = {depth}")
+    finite = {f"beta = {b}": propagate(beta=b, depth=depth, rho0=rho0, seq_len=seq_len, **fields) for b in betas}
+    tick(2, f"Monte Carlo (d = {width}, T = {seq_len}, {seeds} seeds)")
+    sims = {}
+    if simulation:
+        from .simulate import simulate_stack
+
+        for b in betas:
+            sims[f"beta = {b}"] = simulate_stack(
+                **{k: (float(v) if k not in ("block", "activation") else v) for k, v in fields.items()},
+                beta=float(b), depth=depth, width=width, seq_len=seq_len, rho0=float(rho0), seeds=seeds, seed=0,
+            )
+    tick(3, "trainability diagram")
+    diag_fields = {k: v for k, v in fields.items() if k != "alpha_sa"}
+    diag = diagram(depth=depth, beta="0.05:4:96", alpha_sa="0:3:96", rho0=rho0, boundaries=True, digits=8, **diag_fields)
+    tick(4, "prescription and conditions")
+    presc = prescribe(depth=depth, block=arch.block, rho0=float(rho0),
+                      **{k: v for k, v in diag_fields.items() if k != "block"})
+    cond = conditions(depth=depth, rho0=rho0, dps=30, **fields)
+    tick(5, "plots and page")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{arch.block}, {arch.activation}, L = {depth}"
+    png = plot_trajectories(finite, out_dir / "trajectories.png", title + f" (theory at T = {seq_len})", sims)
+    plot_diagram(diag, out_dir / "diagram.png", point=(float(betas[0]), float(arch.alpha_sa)))
+    for b in betas[1:]:  # mark every user point: redraw with the last one (the plot takes one point)
+        plot_diagram(diag, out_dir / f"diagram-beta{b}.png", point=(float(b), float(arch.alpha_sa)))
 
     settings = ", ".join(f"{k} = {v}" for k, v in fields.items() if v is not None)
     crit_rows = [[b, k, "-" if v is None else v] for b, vals in crit.items() for k, v in vals.items()]
     every = max(1, depth // 10)
-    traj_rows = [
-        [layer, *(f"{float(t.rho[layer]):.6f}" for t in trajs.values()), *(f"{float(t.Y2[layer]):.6f}" for t in trajs.values())]
-        for layer in range(0, depth + 1, every)
-    ]
+    traj_rows = []
+    for layer in range(0, depth + 1, every):
+        row: list[Any] = [layer]
+        for key in trajs:
+            row += [f"{float(trajs[key].rho[layer]):.5f}", f"{float(finite[key].rho[layer]):.5f}"]
+            sim = sims.get(key)
+            row.append(f"{sim.rho[layer]:.4f} ± {sim.rho_err[layer]:.4f}" if sim is not None else "-")
+        traj_rows.append(row)
+    traj_head = ["layer"] + [f"{h} ({k})" for k in trajs for h in ("rho T→∞", f"rho T={seq_len}", "rho MC")]
+    cond_rows = [[k, "-" if v is None else v] for k, v in cond.to_dict().items()]
+    formulas = "".join(
+        f"<p>{html.escape(f.section)}: {html.escape(f.label)}</p><pre>{html.escape(f.tex())}</pre>"
+        for f in latex_formulas()
+        if f.section in ("REM", "Layer maps") or f.label.startswith(arch.block)
+    )
     sections = [
-        ("Setting", f"<p><code>{html.escape(settings)}</code>, rho_0 = {rho0}, depth L = {depth}.</p>"),
+        ("Setting", f"<p><code>{html.escape(settings)}</code>, rho_0 = {rho0}, depth L = {depth}, "
+                    f"T = {seq_len}; Monte Carlo width d = {width}, {seeds} seeds.</p>"),
         (
             f"Critical values at rho_0 ({DIGITS} digits)",
             "<p>beta_c = sqrt(2/(q(q-p))), m = min(1, beta_c/beta), Y2 = 1 - m (Poisson–Dirichlet), "
             "rho_c = 1 - 2/(beta^2 q^2).</p>" + _table(["beta", "quantity", "value"], crit_rows),
         ),
         (
-            "Trajectories (theory, T → ∞)",
-            f"<img alt='trajectories' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            + _table(["layer", *(f"rho ({k})" for k in trajs), *(f"Y2 ({k})" for k in trajs)], traj_rows),
+            "Trajectories: theory and Monte Carlo",
+            _img(png, "trajectories")
+            + "<p>Lines: exact finite-T theory; points: Monte Carlo of random networks (±1 standard error). "
+            "The network's rho can sit slightly below the theory when T/d is not small (finite-width "
+            "correction of relative size up to T/d in 1 - rho per attention layer).</p>"
+            + _table(traj_head, traj_rows),
         ),
+        (
+            "Trainability diagram",
+            _img((out_dir / "diagram.png").read_bytes(), "diagram")
+            + "".join(_img((out_dir / f"diagram-beta{b}.png").read_bytes(), f"diagram beta {b}") for b in betas[1:])
+            + f"<p>Zones after L = {depth} blocks; thresholds {html.escape(str(diag.thresholds))}; "
+            "boundaries traced by root finding (8 digits). The star is your (beta, alpha_SA).</p>",
+        ),
+        ("Prescription", f"<p>{html.escape(presc.summary)}</p>"),
+        ("Critical conditions (30 digits)", _table(["quantity", "value"], cond_rows)),
+        ("Formulas used (LaTeX)", formulas),
     ]
     page = out_dir / "index.html"
-    page.write_text(_page("symsig report: signal propagation at initialisation", sections))
-    tick(3, "done")
+    tmp = out_dir / "index.html.tmp"
+    tmp.write_text(_page("symsig report: signal propagation at initialisation", sections))
+    tmp.replace(page)
+    tick(steps, "done")
     return Report(
         path=str(page.resolve()),
         png=str((out_dir / "trajectories.png").resolve()),
         critical=crit,
-        trajectories={k: t.to_dict() for k, t in trajs.items()},
+        trajectories={k: t.to_dict() for k, t in finite.items()},
     )
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
 def print_summary(rep: Report, stream: Any = sys.stdout) -> None:
