@@ -10,7 +10,6 @@ The public functions mirror the command line: ``symsig.critical(beta=3, rho=0)``
 returning an object whose attributes are the JSON keys and with ``.to_dict()``.
 """
 from .architecture import FIGURE1, Architecture
-from .conditions import conditions
 from .critical import critical
 from .diagram import diagram
 from .gradients import gradient
@@ -29,6 +28,6 @@ def crosscheck(**kwargs):  # torch and transformers load lazily (about 10 s)
     return run(**kwargs)
 
 
-__all__ = ["FIGURE1", "Architecture", "InputError", "conditions", "critical", "crosscheck", "diagram", "gradient",
+__all__ = ["FIGURE1", "Architecture", "InputError", "critical", "crosscheck", "diagram", "gradient",
            "latex", "prescribe", "propagate", "report", "simulate"]
 __version__ = "0.1.0"
