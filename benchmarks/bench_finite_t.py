@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from symsig.finite_t import rem_moments_np, y_moment_np
+from symsig.finite_t import overlap_np, rem_moments_np, y_moment_np
 
 
 def main(n_points: int = 10_000) -> None:
@@ -26,6 +26,14 @@ def main(n_points: int = 10_000) -> None:
     rem_moments_np(beta[:1000], 1.0, 0.0, seq_len[:1000])
     dt = time.perf_counter() - t0
     print(f"rem_moments_np (Y2, Y3, Y2^2): {1000 / dt:.0f} points/s")
+    # two-query overlap X at typical layer-map points (rho in (-0.9, 0.99), T = 8..4096)
+    rho = rng.uniform(-0.9, 0.99, 100)
+    t_x = 2.0 ** rng.integers(3, 13, 100)
+    s2_x = beta[:100] ** 2 * np.log(t_x) * (1 - rho)
+    t0 = time.perf_counter()
+    overlap_np(s2_x, rho, t_x)
+    dt = time.perf_counter() - t0
+    print(f"overlap_np: {1e3 * dt / 100:.1f} ms per point")
 
 
 if __name__ == "__main__":

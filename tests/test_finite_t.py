@@ -168,3 +168,51 @@ def test_mpmath_dps_digits(k, s2, n):
     with mpmath.workdps(40):
         b = ft.y_moment(k, s2, n, dps=35)
         assert abs(a / b - 1) < mpmath.mpf(10) ** -15
+
+
+# ------------------------------------------------------------------ fast overlap (BLAS z-factorisation)
+def _overlap_refined(s2, rho, n):
+    """overlap_np's algorithm on refined grids: 2x outer nodes, half the z-step, wider ranges."""
+    sig = math.sqrt(s2)
+    lo, hi = ft._u_range(np.array([[sig]]), np.array([float(n)]), ft._S_LO_X - 10, ft._S_HI + 0.3)
+    return ft._overlap_point(sig, rho, float(n), float(lo[0]), float(hi[0]),
+                             n_u=2 * ft._N_UX, hz0=ft._HZ / 2, z_tail=ft._Z_TAIL + 10)
+
+
+@pytest.mark.parametrize("s2, rho, n", [
+    (10.0, 0.6, 64), (2.0, -0.5, 100), (0.3, 0.5, 10), (1e-3, 0.7, 50), (100.0, 0.9, 2**60),
+    (40.0, -0.9, 2**30), (5.0, 0.02, 1000), (30.0, 0.999999, 512), (50.0, -0.999, 4096),
+])
+def test_overlap_converged_grids(s2, rho, n):
+    assert ft.overlap_np(s2, rho, n) == pytest.approx(_overlap_refined(s2, rho, n), rel=1e-10)
+
+
+def test_overlap_vectorised_and_exact_shortcuts():
+    s2 = np.array([0.0, 3.0, 3.0, 3.0, 3.0])
+    rho = np.array([0.5, 0.0, 1.0, 0.4, -0.4])
+    got = ft.overlap_np(s2, rho, 32)
+    assert got[0] == 1 / 32 and got[1] == 1 / 32            # s2 = 0, independent rows
+    assert got[2] == ft.y_moment_np(2, 3.0, 32)              # identical rows
+    assert got[3] == pytest.approx(ft.overlap_np(3.0, 0.4, 32), rel=1e-14)
+    assert 1 / 32 < got[3] < got[2] and got[4] < 1 / 32      # monotone in rho
+    # continuity at rho -> 1 and rho -> 0
+    assert ft.overlap_np(3.0, 1 - 1e-9, 32) == pytest.approx(got[2], rel=1e-7)
+    assert ft.overlap_np(3.0, 1e-6, 32) == pytest.approx(1 / 32, rel=1e-5)
+
+
+# ------------------------------------------------------------------ mpmath: several moments in one pass
+def test_y_moments_one_pass_matches_single():
+    r = ft.y_moments((3, 2), "2", 7, dps=10, squared=True)
+    assert r[2] == ft.y_moment(2, "2", 7, dps=10) and r[3] == ft.y_moment(3, "2", 7, dps=10)
+    assert r["Y2sq"] == ft.y2_squared("2", 7, dps=10)
+    assert abs(float(r[2]) / ft.y_moment_np(2, 2.0, 7) - 1) < 1e-9
+
+
+@pytest.mark.slow
+def test_rem_moments_dps30_digits():
+    # symsig critical --seq-len 512 --dps 30: Y2, Y3, Y2^2 in one pass, checked against dps 40
+    a = ft.rem_moments(2, 1, 0, 512, dps=30)
+    with mpmath.workdps(50):
+        b = ft.rem_moments(2, 1, 0, 512, dps=40)
+        for x, y in zip((a.Y2, a.Y3, a.Y2sq), (b.Y2, b.Y3, b.Y2sq)):
+            assert abs(x / y - 1) < mpmath.mpf(10) ** -29
