@@ -34,8 +34,9 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq texlive-latex-base chromium >/dev/null; \
 	fi
 
+# Two workers: the machine has 2 cores; numpy stays single-threaded per worker.
 test: $(TSTAMP) sysdeps
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 bench: $(TSTAMP)
 	$(BIN)/python benchmarks/run_all.py
