@@ -138,7 +138,8 @@ def _cmd_diagram(args: argparse.Namespace) -> Any:
     from .diagram import diagram
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "alpha_sa")}
-    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold)) if v is not None}
+    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold),
+                                    ("gradient", args.gradient_threshold)) if v is not None}
     point = _point(args.point) if args.point else None
     if args.out:
         _check_out(args.out)
@@ -240,6 +241,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--digits", type=int, default=10, help="digits of the traced boundaries")
     cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None)
     cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None)
+    cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None,
+                     help="optional zone: scaled first-layer query gradient below this is 'vanishing'")
     cmd.add_argument("--point", default=None, help="mark BETA,ALPHA_SA on the plot")
     cmd.add_argument("--out", default=None, help="FILE.png, FILE.svg or FILE.json")
     _add_common(cmd, dps=False)
@@ -315,8 +318,9 @@ def _table_scalars(data: dict[str, Any]) -> str:
 
 def _table_diagram(data: dict[str, Any]) -> str:
     """Zones as a character map: rows alpha_SA (top = largest), columns beta."""
-    mark = {"rank": "R", "entropy": "E", "trainable": "."}
-    lines = [f"zones after L = {data['depth']} blocks (R rank collapse, E entropy collapse, . trainable)"]
+    mark = {"rank": "R", "entropy": "E", "trainable": ".", "vanishing": "V"}
+    lines = [f"zones after L = {data['depth']} blocks (R rank collapse, E entropy collapse, V vanishing gradient, "
+             ". trainable)"]
     for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
         lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
     lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}")

@@ -36,7 +36,13 @@ from .results import Result
 from .symbols import q as Q
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"rank": 0.01, "entropy": 0.1}
-ZONES = ("rank", "entropy", "trainable")
+ZONES = ("rank", "entropy", "vanishing", "trainable")
+#: Optional threshold (off by default): the zone "vanishing" marks otherwise trainable
+#: points where the first attention layer's scaled query gradient
+#: (T/(d^2 sqrt(log T))) E||dL/dW_Q||^2 (symsig.gradients, Result 2 corrected) at
+#: (q0, p0 = rho0 q0) is below it. Asymptotically it is 0 for beta <= beta_c(rho0);
+#: with seq_len it is the exact finite-T value.
+OPTIONAL_THRESHOLDS = ("gradient",)
 
 
 def parse_grid(name: str, spec: Any) -> np.ndarray:
@@ -123,9 +129,17 @@ def sweep(arch: Architecture, beta: np.ndarray, alpha_sa: np.ndarray, depth: int
     return rho, mean_y2
 
 
-def classify(rho_l: np.ndarray, mean_y2: np.ndarray, rho0: float, thresholds: dict[str, float]) -> np.ndarray:
-    """Zone labels from rho_L and mean Y2 (see module docstring for the rule)."""
+def classify(
+    rho_l: np.ndarray, mean_y2: np.ndarray, rho0: float, thresholds: dict[str, float], grad: np.ndarray | None = None
+) -> np.ndarray:
+    """Zone labels from rho_L and mean Y2 (see module docstring for the rule).
+
+    With ``grad`` (the scaled first-layer gradient per grid point) and a "gradient"
+    threshold, trainable points below it become "vanishing".
+    """
     zone = np.full(rho_l.shape, "trainable", dtype=object)
+    if grad is not None and "gradient" in thresholds:
+        zone[np.broadcast_to(grad, rho_l.shape) < thresholds["gradient"]] = "vanishing"
     zone[(1 - rho_l) < thresholds["rank"] * (1 - rho0)] = "rank"
     zone[mean_y2 > thresholds["entropy"]] = "entropy"
     return zone
@@ -156,8 +170,8 @@ class Diagram(Result):
 def _thresholds(user: dict[str, Any] | None) -> dict[str, float]:
     out = dict(DEFAULT_THRESHOLDS)
     for key, value in (user or {}).items():
-        if key not in out:
-            raise validate.InputError(f"unknown threshold {key!r}; choose from rank, entropy")
+        if key not in out and key not in OPTIONAL_THRESHOLDS:
+            raise validate.InputError(f"unknown threshold {key!r}; choose from rank, entropy, gradient")
         out[key] = validate.positive(f"threshold {key}", value)
     return out
 
@@ -197,11 +211,16 @@ def diagram(
     traced: dict[str, list[list[float]]] = {"rank": [], "entropy": []}
     if boundaries:
         traced = trace_boundaries(arch, betas, alphas, rho_l, mean_y2, depth, rho0, q0, thr, boundary_points, digits)
+    grad = None
+    if "gradient" in thr:
+        from .gradients import grad_wq_scaled_np
+
+        grad = grad_wq_scaled_np(betas[None, :], q0, rho0 * q0, float(arch.sigma_v2), T=arch.seq_len)
     return Diagram(
         beta=betas.tolist(),
         alpha_sa=alphas.tolist(),
         rho_L=rho_l.tolist(),
-        zone=classify(rho_l, mean_y2, rho0, thr).tolist(),
+        zone=classify(rho_l, mean_y2, rho0, thr, grad).tolist(),
         thresholds=thr,
         mean_Y2=mean_y2.tolist(),
         boundaries=traced,

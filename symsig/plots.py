@@ -10,8 +10,9 @@ import numpy as np
 
 from . import validate
 
-COLOURS = {"rank": "#d9534f", "entropy": "#5b7fd6", "trainable": "#7cc47c"}
-LABELS = {"rank": "rank collapse", "entropy": "entropy collapse", "trainable": "trainable"}
+COLOURS = {"rank": "#d9534f", "entropy": "#5b7fd6", "trainable": "#7cc47c", "vanishing": "#b0b0b0"}
+LABELS = {"rank": "rank collapse", "entropy": "entropy collapse", "trainable": "trainable",
+          "vanishing": "vanishing gradient"}
 
 
 def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | None = None, title: str | None = None) -> Path:
@@ -30,10 +31,11 @@ def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | 
     if out.suffix.lower() not in (".png", ".svg"):
         raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
     beta, alpha = np.asarray(diagram.beta), np.asarray(diagram.alpha_sa)
-    codes = np.vectorize({"rank": 0, "entropy": 1, "trainable": 2}.get)(np.asarray(diagram.zone, dtype=object))
+    order = ("rank", "entropy", "trainable", "vanishing")
+    codes = np.vectorize({z: i for i, z in enumerate(order)}.get)(np.asarray(diagram.zone, dtype=object))
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-    cmap = ListedColormap([COLOURS["rank"], COLOURS["entropy"], COLOURS["trainable"]])
-    ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=2.5, shading="nearest")
+    cmap = ListedColormap([COLOURS[z] for z in order])
+    ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
     for kind, style in (("rank", "k-"), ("entropy", "k--")):
         pts = np.asarray(diagram.boundaries.get(kind, []))
         if pts.size:
@@ -42,7 +44,9 @@ def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | 
         ax.axvline(diagram.beta_c0, color="white", ls=":", lw=1.5, label=rf"$\beta_c(\rho_0)={diagram.beta_c0:.3g}$")
     if point is not None:
         ax.plot(*point, marker="*", color="gold", mec="k", ms=14, ls="none", label="your point")
-    handles = [Patch(color=COLOURS[z], label=LABELS[z]) for z in ("trainable", "rank", "entropy")]
+    present = {z for row in diagram.zone for z in row}
+    handles = [Patch(color=COLOURS[z], label=LABELS[z]) for z in ("trainable", "rank", "entropy", "vanishing")
+               if z in present or z != "vanishing"]
     handles += ax.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
     ax.set_xlabel(r"$\beta$ (query/key inverse temperature)")

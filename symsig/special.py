@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from . import numerics
@@ -30,17 +31,35 @@ def _finite_t():  # imported on first numeric use: symbolic maps do not need it
     return finite_t
 
 
+# Rounding can push q - p (hence s2) a hair below 0 and p/q a hair above 1 at rank
+# collapse; the moments are continuous there, so clamp to the valid domain.
+def _s2_np(s2):
+    return np.maximum(s2, 0.0)
+
+
+def _r_np(r):
+    return np.clip(r, -1.0, 1.0)
+
+
+def _s2_mp(s2):
+    return max(s2, mpmath.mpf(0))
+
+
+def _r_mp(r):
+    return max(mpmath.mpf(-1), min(mpmath.mpf(1), r))
+
+
 @cache
 def _rem_functions() -> tuple[sp.Function, sp.Function]:
     y2 = numerics.register(
         "rem_y2",
-        lambda s2, n: _finite_t().y_moment_np(2, s2, n),
-        lambda s2, n: _finite_t().y_moment(2, s2, int(n), dps=mpmath.mp.dps),
+        lambda s2, n: _finite_t().y_moment_np(2, _s2_np(s2), n),
+        lambda s2, n: _finite_t().y_moment(2, _s2_mp(s2), int(n), dps=mpmath.mp.dps),
     )
     x = numerics.register(
         "rem_x",
-        lambda s2, r, n: _finite_t().overlap_np(s2, r, n),
-        lambda s2, r, n: _finite_t().overlap(s2, r, int(n), dps=mpmath.mp.dps),
+        lambda s2, r, n: _finite_t().overlap_np(_s2_np(s2), _r_np(r), n),
+        lambda s2, r, n: _finite_t().overlap(_s2_mp(s2), _r_mp(r), int(n), dps=mpmath.mp.dps),
     )
     return y2, x
 

@@ -94,3 +94,21 @@ def test_plot_writes_png_and_svg(tmp_path):
         assert out.stat().st_size > 1000
     with pytest.raises(InputError):
         plot_diagram(d, tmp_path / "d.jpg")
+
+
+def test_optional_gradient_zone_marks_small_gradients() -> None:
+    """The 'vanishing' zone is exactly where the first-layer scaled gradient is below the threshold."""
+    import numpy as np
+
+    from symsig.diagram import diagram
+    from symsig.gradients import grad_wq_scaled_np
+
+    d = diagram(depth=10, beta="0.2:3:12", alpha_sa="1.5:3:3", thresholds={"gradient": 0.02})
+    grad = grad_wq_scaled_np(np.asarray(d.beta), 1.0, 0.3, 0.2)
+    for row in d.zone:
+        for z, g in zip(row, grad):
+            if z in ("trainable", "vanishing"):
+                assert (z == "vanishing") == (g < 0.02)
+    assert any(z == "vanishing" for row in d.zone for z in row)
+    default = diagram(depth=10, beta="0.2:3:12", alpha_sa="1.5:3:3")
+    assert all(z != "vanishing" for row in default.zone for z in row)  # off unless asked for

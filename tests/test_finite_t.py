@@ -216,3 +216,32 @@ def test_rem_moments_dps30_digits():
         b = ft.rem_moments(2, 1, 0, 512, dps=40)
         for x, y in zip((a.Y2, a.Y3, a.Y2sq), (b.Y2, b.Y3, b.Y2sq)):
             assert abs(x / y - 1) < mpmath.mpf(10) ** -29
+
+
+# ------------------------------------------------------------------ interpolation table (fast float path)
+def _table_points(seed, size):
+    rng = np.random.default_rng(seed)
+    lg = rng.uniform(math.log(2), 42.0, size)
+    n = np.maximum(np.round(np.exp(lg)), 2.0)
+    n[: size // 3] = 2.0 ** rng.integers(1, 61, size // 3)        # the benchmark's T = 2^j
+    b = rng.uniform(0.0, 12.0, size)
+    b[:10] = rng.uniform(0.0, 1e-3, 10)                              # s2 -> 0
+    return b * b * np.log(n), n
+
+
+@pytest.mark.parametrize("kind", ["y2", "y3"])
+def test_table_matches_direct_method(kind):
+    assert kind in ft._table(), "the Chebyshev table (symsig/finite_t_table.npz) is not shipped"
+    s2, n = _table_points({"y2": 1, "y3": 2}[kind], 300)
+    assert ft._table_eval(kind, s2, n)[1].all()                      # every point is interpolated
+    k = int(kind[1])
+    fast, direct = ft.y_moment_np(k, s2, n), ft.y_moment_np(k, s2, n, fast=False)
+    np.testing.assert_allclose(fast, direct, rtol=1e-10, atol=0)
+
+
+def test_table_outside_domain_uses_direct_method():
+    s2 = np.array([150.0 * math.log(64), 4.0, 3.0])
+    n = np.array([64.0, 2.0**70, 1.0])
+    np.testing.assert_array_equal(ft.y_moment_np(2, s2, n), ft.y_moment_np(2, s2, n, fast=False))
+    assert not ft._table_eval("y2", s2, n)[1].any()
+    assert ft.y_moment_np(5, 3.0, 100) == ft.y_moment_np(5, 3.0, 100, fast=False)   # k > 3: direct
