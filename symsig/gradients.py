@@ -19,6 +19,8 @@ precision (see that module).
 """
 from __future__ import annotations
 
+import contextlib
+
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -164,7 +166,7 @@ def grad_wq_scaled(
     ``dps`` selects mpmath at that many digits (results are mpf); None gives floats.
     """
     _validate(beta, q, p, sigma_v2, T, dps)
-    ctx = mpmath.workdps(dps) if dps is not None else _nullctx()
+    ctx = mpmath.workdps(dps) if dps is not None else contextlib.nullcontext()
     with ctx:
         conv = (lambda x: mpmath.mpf(x)) if dps is not None else float  # noqa: E731
         b, qq, pp, sv2 = (conv(x) for x in (beta, q, p, sigma_v2))
@@ -211,16 +213,6 @@ def gradient(
     validate.correlation("rho", rho)
     validate.positive("q", q)
     return grad_wq_scaled(beta, q, float(rho) * float(q), sigma_v2, T=seq_len, dps=dps)
-
-
-class _nullctx:
-    """No-op context manager (keeps float evaluation outside mpmath.workdps)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # ------------------------------------------------------------------- root finding
