@@ -66,7 +66,8 @@ def _cmd_critical(args: argparse.Namespace) -> Any:
 def _cmd_propagate(args: argparse.Namespace) -> Any:
     from .propagate import propagate
 
-    return propagate(**_arch_kwargs(args), depth=args.depth, rho0=args.rho0, q0=args.q0, dps=args.dps)
+    return propagate(**_arch_kwargs(args), depth=args.depth, rho0=args.rho0, q0=args.q0, dps=args.dps,
+                     causal=args.causal, position=args.position)
 
 
 def _cmd_report(args: argparse.Namespace) -> Any:
@@ -215,6 +216,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--depth", type=int, default=50)
     cmd.add_argument("--rho0", type=_number, default="0.3")
     cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--causal", action="store_true", help="decoder: the query at --position sees that many keys")
+    cmd.add_argument("--position", type=int, default=None, help="1-based query position (with --causal, --seq-len)")
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 

@@ -103,3 +103,16 @@ def test_prescribe_and_gradient(capsys: pytest.CaptureFixture) -> None:
     g = json.loads(capsys.readouterr().out)
     m = 2**0.5 / 3
     assert g["grad_wq_scaled"] == pytest.approx(3 * m * (1 - m) / 3, rel=1e-14)
+
+
+def test_propagate_causal_position(capsys: pytest.CaptureFixture) -> None:
+    """The decoder query at position T sees all T keys: it equals the encoder map at finite T."""
+    base = ["propagate", "--beta", "3", "--depth", "3", "--seq-len", "64", "--json"]
+    assert main(base + ["--causal", "--position", "64"]) == 0
+    causal = json.loads(capsys.readouterr().out)
+    assert main(base) == 0
+    encoder = json.loads(capsys.readouterr().out)
+    assert causal["rho"] == pytest.approx(encoder["rho"], rel=1e-12)
+    assert main(base + ["--causal", "--position", "8"]) == 0
+    early = json.loads(capsys.readouterr().out)
+    assert early["Y2"][0] > causal["Y2"][0]  # fewer keys: more concentrated attention
