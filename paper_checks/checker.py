@@ -77,6 +77,14 @@ def _transcribed_bracket() -> Any:
     return (mpmath.mpf(res.Y2) - 2 * mpmath.mpf(res.Y3)) * 1 + 0 * mpmath.mpf(res.Y2) ** 2
 
 
+def _preln_y2_layer20() -> float:
+    """Y2 of the 20th pre-LN attention, LN variables and exact finite T (T = 256)."""
+    from symsig.propagate import propagate
+
+    traj = propagate(block="pre-ln", beta=2, depth=20, rho0=0, seq_len=256, **{k: float(v) for k, v in FIG1.items()})
+    return float(traj.Y2[19])
+
+
 COMPUTE: dict[str, Callable[[], Any]] = {
     "beta_c_rho0": lambda: _crit(beta=3, rho=0).beta_c,
     "rho_c_beta3": lambda: _crit(beta=3, rho=0).rho_c,
@@ -97,6 +105,7 @@ COMPUTE: dict[str, Callable[[], Any]] = {
     "grad_bracket_pd": _grad_bracket_pd,
     "grad_beta1_T4096": _grad_finite,
     "grad_bracket_transcribed": _transcribed_bracket,
+    "preln_y2_layer20": _preln_y2_layer20,
 }
 
 
