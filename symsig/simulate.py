@@ -613,7 +613,8 @@ class Simulation:
     ``rho``, ``rho_err`` (standard error over seeds), ``q``, ``p`` per layer 0..L;
     ``Y2``, ``Y2_err`` per attention layer 1..L; ``theory_rho`` and ``theory_Y2``
     from :func:`symsig.propagate` with the exact finite-T REM moments at the
-    simulated T (``theory`` names the variant).
+    simulated T, started from the measured (q_0, rho_0) of the drawn tokens
+    (``theory`` names the variant).
     """
 
     rho: list
@@ -660,7 +661,9 @@ def simulate(
         depth=depth, width=width, seq_len=seq_len, rho0=float(rho0), q0=float(q0),
         seeds=seeds, seed=seed, progress=progress,
     )
-    theory = propagate(depth=depth, rho0=rho0, q0=q0, **arch.to_dict())
+    # as in the paper, the theory starts from the measured input geometry (rho_0 of the
+    # drawn tokens fluctuates around the requested one by O(1/sqrt(d)))
+    theory = propagate(depth=depth, rho0=float(sim.rho[0]), q0=float(sim.q[0]), **arch.to_dict())
     return Simulation(
         rho=sim.rho.tolist(), rho_err=sim.rho_err.tolist(), q=sim.q.tolist(), p=sim.p.tolist(),
         Y2=sim.Y2.tolist(), Y2_err=sim.Y2_err.tolist(),

@@ -76,3 +76,17 @@ def test_attention_map_q_and_p_finite_t() -> None:
         rel = measured / theory - 1
         # bias bands from the W_V draw alone: d = 512 gives relative SE ~ sqrt(2/d) per seed
         assert abs(rel.mean()) <= 4 * rel.std(ddof=1) / np.sqrt(len(rel)) + 0.03, rel
+
+
+def test_simulate_command_puts_theory_beside_the_network() -> None:
+    """symsig.simulate: contract keys; theory starts at the measured rho_0 and tracks the
+    network within 4 SE + 0.01 at T/d = 1/8 (finite-width term below 0.01 over 4 layers)."""
+    from symsig import simulate
+
+    res = simulate(width=256, seq_len=32, depth=4, seeds=6, seed=2, beta=3, rho0=0.3)
+    d = res.to_dict()
+    assert {"rho", "rho_err", "Y2", "theory_rho"} <= set(d)
+    assert len(d["rho"]) == len(d["theory_rho"]) == 5 and len(d["Y2"]) == 4
+    assert d["theory_rho"][0] == d["rho"][0]
+    gap = np.abs(np.array(res.rho) - np.array(res.theory_rho))
+    assert np.all(gap <= 4 * np.array(res.rho_err) + 0.01), (gap, res.rho_err)
