@@ -145,7 +145,8 @@ def _cmd_diagram(args: argparse.Namespace) -> Any:
     if args.out:
         _check_out(args.out)
     result = diagram(depth=args.depth, beta=args.beta, alpha_sa=args.alpha_sa, rho0=args.rho0, q0=args.q0,
-                     thresholds=thresholds or None, boundaries=args.boundaries, digits=args.digits, **kwargs)
+                     thresholds=thresholds or None, boundaries=args.boundaries or args.certify, digits=args.digits,
+                     certify=args.certify, **kwargs)
     if args.out:
         _write_out(result, args.out, point)
     return result
@@ -242,6 +243,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q0", type=_number, default="1")
     cmd.add_argument("--boundaries", action="store_true", help="trace zone boundaries by root finding (mpmath)")
     cmd.add_argument("--digits", type=int, default=10, help="digits of the traced boundaries")
+    cmd.add_argument("--certify", action="store_true",
+                     help="certify each traced boundary point with ball arithmetic (python-flint)")
     cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None)
     cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None)
     cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None,
@@ -327,6 +330,9 @@ def _table_diagram(data: dict[str, Any]) -> str:
     for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
         lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
     lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}")
+    if data.get("certificates"):
+        n_ok = sum(c["certified"] for c in data["certificates"])
+        lines.append(f"boundary points certified (ball arithmetic): {n_ok}/{len(data['certificates'])}")
     return "\n".join(lines)
 
 

@@ -165,6 +165,7 @@ class Diagram(Result):
     rho0: float
     beta_c0: float | None
     architecture: dict[str, Any] = field(default_factory=dict)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _thresholds(user: dict[str, Any] | None) -> dict[str, float]:
@@ -187,13 +188,16 @@ def diagram(
     boundaries: bool = False,
     boundary_points: int = 16,
     digits: int = 10,
+    certify: bool = False,
     **architecture: Any,
 ) -> Diagram:
     """Zones of the (beta, alpha_SA) plane after ``depth`` blocks (module docstring).
 
     ``architecture``: the other keys of :class:`Architecture` (Figure-1 defaults).
     With ``boundaries``, each level set is traced at up to ``boundary_points``
-    grid lines, to ``digits`` digits (mpmath).
+    grid lines, to ``digits`` digits (mpmath). With ``certify`` (needs ``boundaries``
+    and python-flint), each traced point x is certified in ball arithmetic to enclose
+    the boundary within x +- 10^(1 - digits) max(1, |x|) (:mod:`symsig.certify`).
     """
     depth = validate.integer("depth", depth, 1)
     rho0 = validate.correlation("rho0", rho0)
@@ -207,10 +211,15 @@ def diagram(
     for a in alphas:
         validate.nonnegative("alpha_sa", a)
     arch = Architecture(**architecture)
+    if certify:
+        from .certify import check_certifiable
+
+        check_certifiable(arch)  # before any work
     rho_l, mean_y2 = sweep(arch, betas, alphas, depth, rho0, q0)
     traced: dict[str, list[list[float]]] = {"rank": [], "entropy": []}
     if boundaries:
         traced = trace_boundaries(arch, betas, alphas, rho_l, mean_y2, depth, rho0, q0, thr, boundary_points, digits)
+    certificates = _certify(arch, traced, depth, rho0, q0, thr, digits) if certify else []
     grad = None
     if "gradient" in thr:
         from .gradients import grad_wq_scaled_np
@@ -228,7 +237,27 @@ def diagram(
         rho0=rho0,
         beta_c0=float(np.sqrt(2 / (1 - rho0))),
         architecture={k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")},
+        certificates=certificates,
     )
+
+
+def _certify(arch: Architecture, traced: dict[str, list[list[float]]], depth: int, rho0: float, q0: float,
+             thr: dict[str, float], digits: int) -> list[dict[str, Any]]:
+    """Ball-arithmetic certificates for every traced boundary point (see symsig.certify)."""
+    from .certify import certify_boundary
+
+    if not any(traced.values()):
+        raise validate.InputError("certify needs traced boundaries (boundaries=True / --boundaries)")
+    base = {k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")}
+    out = []
+    for kind, points in traced.items():
+        for b, a in points:
+            fixed, x = (b, a) if kind == "rank" else (a, b)
+            r = 10.0 ** (1 - digits) * max(1.0, abs(x))
+            cert = certify_boundary(kind, fixed=repr(fixed), lo=repr(x - r), hi=repr(x + r), depth=depth,
+                                    rho0=repr(rho0), q0=repr(q0), thresholds=thr, **base)
+            out.append(cert.to_dict())
+    return out
 
 
 # ----------------------------------------------------------------- boundaries
