@@ -73,8 +73,10 @@ def _grad_finite() -> float:
 
 def _transcribed_bracket() -> Any:
     """(q - p)(Y2 - 2 Y3) + p Y2^2 at q = 1, p = 0, beta = 3 under Poisson-Dirichlet."""
-    res = _crit(beta=3, q=1, p=0)
-    return (mpmath.mpf(res.Y2) - 2 * mpmath.mpf(res.Y3)) * 1 + 0 * mpmath.mpf(res.Y2) ** 2
+    q, p = 1, 0
+    res = _crit(beta=3, q=q, p=p)
+    y2, y3 = mpmath.mpf(res.Y2), mpmath.mpf(res.Y3)
+    return (q - p) * (y2 - 2 * y3) + p * y2**2
 
 
 def _preln_y2_layer20() -> float:

@@ -57,6 +57,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import scipy.special as sps
 
+from . import validate
 from .validate import InputError  # ValueError subclass the CLI reports in one line
 
 from .blocks import ACTIVATIONS, BLOCKS  # noqa: E402  (one list of names for theory and simulation)
@@ -462,12 +463,7 @@ class _Progress:
 
 def _check_real(name: str, val: Any, *, lo: float | None = None, lo_strict: bool = False,
                 hi: float | None = None) -> float:
-    try:
-        x = float(val)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a real number, got {val!r}") from None
-    if not math.isfinite(x):
-        raise InputError(f"{name} must be finite, got {val!r}")
+    x = validate.number(name, val)  # finite float, one-line InputError otherwise
     if lo is not None and (x <= lo if lo_strict else x < lo):
         raise InputError(f"{name} must be {'>' if lo_strict else '>='} {lo:g}, got {x:g}")
     if hi is not None and x > hi:
