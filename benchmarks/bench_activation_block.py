@@ -25,8 +25,8 @@ import numpy as np
 from scipy import integrate
 
 from symsig import propagate
-from symsig.blocks import block_map
-from symsig.numerics import eval_np
+from symsig.theory.blocks import block_map
+from symsig.numerics.compile import eval_np
 
 ARCH = dict(sigma_w2=0.2, sigma_v2=0.2, sigma_b2=4e-4, alpha_sa=1.0, alpha_mlp=1.0)
 POINTS = [(3.0, 0.3), (0.5, 0.3), (3.0, 0.9)]  # (beta, rho) with q = 1

@@ -6,7 +6,7 @@ Prints CPU (process) time, which is what one core costs, and wall time.
 import sys
 import time
 
-from symsig.diagram import diagram
+from symsig.analysis.diagram import diagram
 
 
 def timed(label, repeat=5, **kw):

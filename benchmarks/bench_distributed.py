@@ -1,7 +1,7 @@
 """Benchmark: 8 architectures x 256 x 256 x depth 60 on dask LocalCluster with 1 and 2 workers."""
 import time
 
-from symsig.distributed import _client, sweep_many
+from symsig.analysis.distributed import _client, sweep_many
 
 ARCHS = [dict(sigma_w2=w, sigma_v2=v) for w in (0.1, 0.2, 0.3, 0.4) for v in (0.2, 0.4)]
 

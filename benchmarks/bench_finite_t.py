@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from symsig.finite_t import overlap_np, rem_moments_np, y_moment_np
+from symsig.numerics.finite_t import overlap_np, rem_moments_np, y_moment_np
 
 
 def main(n_points: int = 10_000) -> None:

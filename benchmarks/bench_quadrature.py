@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from scipy import integrate
 
-from symsig import quadrature as Q
+from symsig.numerics import quadrature as Q
 
 POINTS = [(1.0, 0.5), (0.5, 0.45), (2.0, -1.2)]
 ACTS = ["tanh", "gelu"]

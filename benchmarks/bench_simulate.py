@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from symsig.simulate import count_matmul_flops, simulate_stack
+from symsig.simulation.stack import count_matmul_flops, simulate_stack
 
 
 def _best_time(fn: Callable[[], Any], repeat: int) -> float:

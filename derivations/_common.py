@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from symsig.symbols import latex, p, q
+from symsig.theory.symbols import latex, p, q
 
 #: The domain of the theory: p < q (tokens not identical). Writing p = q - gap with
 #: gap > 0 lets SymPy combine square roots such as sqrt(1/(q - p)) = 1/sqrt(q - p).

@@ -1,7 +1,7 @@
 """Derivation of Result 2: E||dL/dW_Q||_F^2 of one attention layer at initialisation.
 
 Run ``python derivations/gradient_wq.py [OUT.tex]``: every step is checked by SymPy
-(``assert``), the result is proved equal to ``symsig.gradients``, and its LaTeX is
+(``assert``), the result is proved equal to ``symsig.theory.gradient``, and its LaTeX is
 written to stdout or to OUT.tex.
 
 Model
@@ -30,8 +30,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from symsig import gradients, rem
-from symsig.symbols import beta, c, m, p, q, sigma_v2
+from symsig.theory import gradient as gradients
+from symsig.theory import rem
+from symsig.theory.symbols import beta, c, m, p, q, sigma_v2
 
 ROWS = (2, 3, 4)  # sequence lengths on which generic-T matrix identities are proved exactly
 
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     """Derive, assert, and write the LaTeX of the result to stdout or argv[0]."""
     args = sys.argv[1:] if argv is None else argv
     res = derive()
-    from symsig.symbols import latex
+    from symsig.theory.symbols import latex
 
     tex = "\n".join([
         r"% Result 2 (symsig derivations/gradient_wq.py)",

@@ -16,8 +16,8 @@ from __future__ import annotations
 import sympy as sp
 
 from _common import prove_equal, prove_equal_at_points, write_latex
-from symsig.blocks import block_map
-from symsig.symbols import alpha_mlp, alpha_sa, beta, p, q, sigma_b2, sigma_v2, sigma_w2
+from symsig.theory.blocks import block_map
+from symsig.theory.symbols import alpha_mlp, alpha_sa, beta, p, q, sigma_b2, sigma_v2, sigma_w2
 
 # Attention (Result 1): y_t = sum_s A_ts W_V x_s + b. E|y_t|^2/d = sigma_v2 sum_{s,s'} A A' Q_ss' + sigma_b2
 # with Q_ss' = p + (q - p) delta_ss'; sum_s A_ts = 1 and sum_s A_ts^2 = Y2 give q_S;

@@ -16,8 +16,8 @@ import mpmath
 import sympy as sp
 
 from _common import prove_equal, write_latex
-from symsig import activations
-from symsig.symbols import p, q
+from symsig.theory import activations
+from symsig.theory.symbols import p, q
 
 r, t = sp.symbols("r t", positive=True)
 theta = sp.Symbol("theta", positive=True)

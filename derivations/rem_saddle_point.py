@@ -12,8 +12,8 @@ from __future__ import annotations
 import sympy as sp
 
 from _common import prove_equal, write_latex
-from symsig import rem
-from symsig.symbols import beta, e, m, p, q, v
+from symsig.theory import rem
+from symsig.theory.symbols import beta, e, m, p, q, v
 
 # Step 1. Number of states with energy density e: exp(N s(e)), s(e) = 1 - e^2/(2 v)
 # (Gaussian large deviations: T * P(E/N ~ e) = exp(N (1 - e^2 / (2 v)))).

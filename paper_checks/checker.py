@@ -23,26 +23,27 @@ FIG1 = dict(sigma_w2="0.2", sigma_v2="0.2", sigma_b2="4e-4", alpha_sa=1, alpha_m
 
 
 def _crit(**kw: Any) -> Any:
-    from symsig.critical import critical
+    from symsig.analysis.critical import critical
 
     return critical(dps=DPS, **kw)
 
 
 def _finite_y2(beta: Any, T: int) -> float:
-    from symsig.finite_t import rem_moments_np
+    from symsig.numerics.finite_t import rem_moments_np
 
     return float(rem_moments_np(beta, 1.0, 0.0, T).Y2)
 
 
 def _overlap(T: int) -> float:
-    from symsig.finite_t import x_overlap_np
+    from symsig.numerics.finite_t import x_overlap_np
 
     return float(x_overlap_np(5.0, 1.0, 0.8, T))
 
 
 def _depth_scale() -> Any:
-    from symsig.architecture import Architecture
-    from symsig.conditions import depth_scale_expr, evaluate
+    from symsig.core.architecture import Architecture
+    from symsig.analysis.conditions import evaluate
+    from symsig.theory.conditions import depth_scale_expr
 
     return evaluate(depth_scale_expr("post-ln", "relu"), Architecture(**FIG1), DPS)
 
@@ -52,21 +53,22 @@ def _chi_closed_vs_numeric() -> tuple[Any, Any]:
 
     erf is smooth at rho = 1, so the numerical slope is accurate to the working digits.
     """
-    from symsig.architecture import Architecture
-    from symsig.conditions import chi_expr, chi_numeric, evaluate
+    from symsig.core.architecture import Architecture
+    from symsig.analysis.conditions import chi_numeric, evaluate
+    from symsig.theory.conditions import chi_expr
 
     arch = dict(FIG1, activation="erf")
     return evaluate(chi_expr("post-ln", "erf"), Architecture(**arch), 30), chi_numeric(dps=30, **arch)
 
 
 def _grad_bracket_pd() -> Any:
-    from symsig.gradients import grad_wq_scaled
+    from symsig.analysis.gradient import grad_wq_scaled
 
     return grad_wq_scaled(3, 1, 0, dps=30).bracket
 
 
 def _grad_finite() -> float:
-    from symsig.gradients import grad_wq_scaled
+    from symsig.analysis.gradient import grad_wq_scaled
 
     return float(grad_wq_scaled(1.0, 1.0, 0.0, T=4096).grad_wq_scaled)
 
@@ -81,7 +83,7 @@ def _transcribed_bracket() -> Any:
 
 def _preln_y2_layer20() -> float:
     """Y2 of the 20th pre-LN attention, LN variables and exact finite T (T = 256)."""
-    from symsig.propagate import propagate
+    from symsig.analysis.propagate import propagate
 
     traj = propagate(block="pre-ln", beta=2, depth=20, rho0=0, seq_len=256, **{k: float(v) for k, v in FIG1.items()})
     return float(traj.Y2[19])
@@ -112,8 +114,8 @@ COMPUTE: dict[str, Callable[[], Any]] = {
 
 
 def _y2sq_pd() -> Any:
-    from symsig import rem
-    from symsig.symbols import m
+    from symsig.theory import rem
+    from symsig.theory.symbols import m
 
     with mpmath.workdps(DPS + 10):
         mm = mpmath.sqrt(2) / 3

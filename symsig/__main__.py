@@ -1,0 +1,4 @@
+"""``python -m symsig``: the command line."""
+from symsig.app.cli import main
+
+raise SystemExit(main())

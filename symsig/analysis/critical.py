@@ -1,0 +1,97 @@
+"""Critical values of one attention layer: beta_c, m, the IPR moments and rho_c."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Callable
+
+import mpmath
+import sympy as sp
+
+from ..core import validate
+from ..core.results import Result
+from ..numerics import compile as numerics
+from ..theory import rem
+from ..theory.symbols import beta, p, q
+
+
+@dataclass(frozen=True)
+class Critical(Result):
+    """REM critical values at (beta, q, p).
+
+    ``beta_c`` = sqrt(2/(q(q-p))) (None, i.e. infinite, at q = p); ``m`` =
+    min(1, beta_c/beta); ``Y2``, ``Y3`` = E[sum_s A_ts^k] (Poisson–Dirichlet
+    limit, or the exact finite-T values when ``seq_len`` is given); ``rho_c`` =
+    1 - 2/(beta^2 q^2), the cosine similarity below which attention at this beta
+    is frozen, None when it is <= 0 (no rho >= 0 is frozen, beta <= sqrt(2)/q).
+    """
+
+    beta_c: Any
+    m: Any
+    Y2: Any
+    Y3: Any
+    rho_c: Any
+    dps: int | None = field(default=None, repr=False)
+
+
+_ARGS = (beta, q, p)
+
+
+@cache
+def _exprs() -> tuple[sp.Expr, ...]:
+    return (rem.beta_c(), rem.parisi_m(), rem.y_moment(2), rem.y_moment(3), rem.rho_c())
+
+
+def _inputs(rho: Any, q_: Any, p_: Any) -> tuple[Any, Any]:
+    if rho is not None and p_ is not None:
+        raise validate.InputError("give either rho or p, not both")
+    q_ = 1 if q_ is None else q_
+    validate.positive("q", q_)
+    if rho is not None:
+        validate.correlation("rho", rho)
+        p_ = numerics.to_mpf(rho) * numerics.to_mpf(q_) if not isinstance(rho, float) else rho * float(q_)
+    p_ = 0 if p_ is None else p_
+    validate.overlap(q_, p_)
+    return q_, p_
+
+
+def critical(
+    *, beta: Any, rho: Any = None, q: Any = None, p: Any = None, seq_len: Any = None, dps: Any = None
+) -> Critical:
+    """Critical values of REM attention at inverse temperature ``beta``.
+
+    The token geometry is given by ``rho`` (with q = 1 unless ``q`` is given) or by
+    ``q`` and ``p``; the default is q = 1, p = 0.
+    """
+    validate.positive("beta", beta)
+    dps = validate.dps(dps)
+    n = None if seq_len is None else validate.integer("seq_len", seq_len, 2)
+    with mpmath.workdps((dps or 15) + numerics.GUARD_DIGITS):
+        q_, p_ = _inputs(rho, q, p)
+    if dps is None:
+        values = [float(x) for x in numerics.eval_np(numerics.compile_np(_ARGS, _exprs()), float(beta), float(q_), float(p_))]
+    else:
+        values = list(_eval_mp(beta, q_, p_, dps))
+    if n is not None:
+        values[2], values[3] = _finite_moments(beta, q_, p_, n, dps)
+    beta_c, m, y2, y3, rho_c = values
+    at_collapse = float(q_) == float(p_) if dps is None else numerics.to_mpf(q_) == numerics.to_mpf(p_)
+    return Critical(
+        beta_c=None if at_collapse else beta_c,
+        m=m,
+        Y2=y2,
+        Y3=y3,
+        rho_c=rho_c if rho_c > 0 else None,
+        dps=dps,
+    )
+
+
+def _eval_mp(beta_: Any, q_: Any, p_: Any, dps: int) -> tuple[Any, ...]:
+    return numerics.eval_mp(numerics.compile_mp(_ARGS, _exprs()), (beta_, q_, p_), dps)
+
+
+def _finite_moments(beta_: Any, q_: Any, p_: Any, n: int, dps: int | None) -> tuple[Any, Any]:
+    from ..numerics import finite_t
+
+    moments = finite_t.rem_moments(beta_, q_, p_, n, dps=dps)
+    return moments.Y2, moments.Y3

@@ -1,0 +1,257 @@
+"""Trajectories: a block map iterated over depth (encoder, causal per position, late-token window)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core import validate
+from ..core.architecture import Architecture, as_user
+from ..core.results import Result
+from ..core.validate import InputError
+from ..numerics import compile as numerics
+from ..theory.blocks import BlockMap, block_map
+
+
+@dataclass(frozen=True)
+class Trajectory(Result):
+    """Order parameters per layer l = 0..L.
+
+    ``q[l]``, ``p[l]``, ``rho[l]`` describe the tokens after l blocks (l = 0 is the
+    input); ``Y2[l]`` is the IPR of the attention that reads the tokens of layer l
+    (the attention of block l + 1; the last entry is what a further block would see).
+    Values are floats, or mpf at ``dps`` digits when ``dps`` is given.
+    """
+
+    q: list[Any]
+    p: list[Any]
+    rho: list[Any]
+    Y2: list[Any]
+    dps: int | None = field(default=None, repr=False)
+
+
+def propagate(
+    *,
+    depth: int = 50,
+    rho0: Any = 0.3,
+    q0: Any = 1.0,
+    dps: int | None = None,
+    causal: bool = False,
+    position: int | None = None,
+    derivative: Callable[[Any], Any] | None = None,
+    **architecture: Any,
+) -> Trajectory:
+    """Iterate a block ``depth`` times from (q0, p0 = rho0 q0).
+
+    ``architecture`` takes the keys of :class:`Architecture` (block, activation,
+    beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len); missing
+    ones default to the paper's Figure-1 BERT setting. With ``dps`` the whole
+    trajectory is computed with mpmath at dps + GUARD_DIGITS digits.
+
+    ``activation`` may be a callable phi (numpy-vectorised; for ``dps`` it must
+    accept mpf, or pass a :class:`symsig.activations.UserActivation` with
+    ``fn_mp``), with optional ``derivative`` phi'. Its kernel is registered and
+    the block compiled once per process (later calls with the same callable
+    reuse both).
+
+    ``causal=True, position=t`` (requires ``seq_len`` = T): the decoder map of
+    the query at 1-based position t, which sees n = t keys while the logit
+    variance keeps log T (exact finite-T moments E_t[Y2], X with t states at
+    s2 = beta^2 log(T) q (q - p)). Iterated over depth under the assumption
+    that the tokens a query at position t interacts with share its geometry.
+    """
+    if derivative is not None:
+        architecture["activation"] = as_user(architecture.get("activation"), derivative)
+    arch = Architecture(**architecture)
+    depth = validate.integer("depth", depth, 0)
+    validate.correlation("rho0", rho0)
+    validate.positive("q0", q0)
+    dps = validate.dps(dps)
+    extra = _causal_extra(arch, causal, position)
+    bm = block_map(arch.block, arch.activation, arch.finite_t, bool(causal))
+    return trajectory(bm, arch, depth=depth, rho0=rho0, q0=q0, dps=dps, extra=extra)
+
+
+def _causal_extra(arch: Architecture, causal: bool, position: Any) -> tuple[int, ...]:
+    """The trailing evaluator argument n of a causal block (validated), else ()."""
+    if not causal:
+        if position is not None:
+            raise InputError("position is only meaningful with causal=True")
+        return ()
+    if arch.seq_len is None:
+        raise InputError("causal attention needs seq_len (the exact finite-T theory)")
+    if position is None:
+        raise InputError("causal=True needs position (1-based query position, 1..seq_len)")
+    pos = validate.integer("position", position, 1)
+    if pos > arch.seq_len:
+        raise InputError(f"position must be <= seq_len = {arch.seq_len}, got {pos}")
+    return (pos,)
+
+
+def trajectory(
+    bm: BlockMap,
+    arch: Architecture,
+    *,
+    depth: int,
+    rho0: Any,
+    q0: Any = 1.0,
+    dps: int | None = None,
+    extra: tuple[Any, ...] = (),
+) -> Trajectory:
+    """Iterate an already composed block map ``bm`` with the parameters of ``arch``.
+
+    ``extra`` are the trailing evaluator arguments (n for causal blocks). Used by
+    :func:`propagate`, and directly for maps that are not CLI blocks, e.g.
+    ``block_map("pre-ln-published", ...)``.
+    """
+    if dps is None:
+        return _propagate_float(bm, arch, depth, float(rho0), float(q0), extra)
+    return _propagate_mp(bm, arch, depth, rho0, q0, dps, extra)
+
+
+def _propagate_float(bm: BlockMap, arch: Architecture, depth: int, rho0: float, q0: float,
+                     extra: tuple[Any, ...] = ()) -> Trajectory:
+    params = tuple(float(x) for x in (*arch.params(), *extra))
+    qs, ps, y2s = [q0], [rho0 * q0], []
+    for _ in range(depth + 1):
+        q_next, p_next, y2 = (float(x) for x in numerics.eval_np(numerics.block_np(bm), qs[-1], ps[-1], *params))
+        y2s.append(y2)
+        if len(qs) <= depth:
+            qs.append(q_next)
+            ps.append(p_next)
+    return Trajectory(qs, ps, [b / a for a, b in zip(qs, ps)], y2s)
+
+
+def _propagate_mp(bm: BlockMap, arch: Architecture, depth: int, rho0: Any, q0: Any, dps: int,
+                  extra: tuple[Any, ...] = ()) -> Trajectory:
+    import mpmath
+
+    with mpmath.workdps(dps + numerics.GUARD_DIGITS):
+        q0m = numerics.to_mpf(q0)
+        qs, ps, y2s = [q0m], [numerics.to_mpf(rho0) * q0m], []
+        for _ in range(depth + 1):
+            q_next, p_next, y2 = numerics.eval_mp(numerics.block_mp(bm), (qs[-1], ps[-1], *arch.params(), *extra), dps)
+            y2s.append(y2)
+            if len(qs) <= depth:
+                qs.append(q_next)
+                ps.append(p_next)
+        rhos = [b / a for a, b in zip(qs, ps)]
+    return Trajectory(qs, ps, rhos, y2s, dps=dps)
+
+
+# ----------------------------------------------------------------------------- causal
+
+
+def causal_beta(beta: Any, seq_len: Any, position: Any) -> float:
+    """Asymptotic causal form: beta_t = beta sqrt(log T / log t) (docs/theory.md §6.4).
+
+    A query at position t sees a REM with N = log t states but logit variance
+    beta^2 log(T) v = beta_t^2 log(t) v; the T -> infinity map at beta_t is this
+    form's prediction (only an approximation: the exact finite-t moments are
+    what :func:`propagate` with ``causal=True`` uses). Needs t >= 2.
+    """
+    b = validate.positive("beta", beta)
+    t_len = validate.integer("seq_len", seq_len, 2)
+    pos = validate.integer("position", position, 2)
+    if pos > t_len:
+        raise InputError(f"position must be <= seq_len = {t_len}, got {pos}")
+    return b * math.sqrt(math.log(t_len) / math.log(pos))
+
+
+def causal_positions(
+    *,
+    positions: Sequence[int],
+    depth: int = 50,
+    rho0: Any = 0.3,
+    q0: Any = 1.0,
+    **architecture: Any,
+) -> dict[str, np.ndarray]:
+    """Position-resolved decoder theory, vectorised over query positions (float).
+
+    For each 1-based position t in ``positions`` the causal block map with n = t keys
+    (see :func:`propagate`) is iterated ``depth`` times from (q0, rho0 q0). Returns
+    arrays ``q``, ``p``, ``rho`` of shape (depth + 1, P) (row l = after l blocks) and
+    ``Y2`` of shape (depth, P) (row l - 1 = attention of block l), plus ``positions``.
+    Requires ``seq_len``.
+    """
+    arch = Architecture(**architecture)
+    depth = validate.integer("depth", depth, 1)
+    validate.correlation("rho0", rho0)
+    validate.positive("q0", q0)
+    pos = np.asarray([_causal_extra(arch, True, t)[0] for t in positions], dtype=float)
+    if pos.size == 0:
+        raise InputError("positions must not be empty")
+    bm = block_map(arch.block, arch.activation, True, True)
+    params = (*(float(x) for x in arch.params()), pos)
+    out = iterate_np(bm, np.full(pos.shape, float(q0)), np.full(pos.shape, float(rho0) * float(q0)), params, depth)
+    out["Y2"] = out["Y2"][:depth]
+    out["positions"] = pos.astype(int)
+    return out
+
+
+@dataclass(frozen=True)
+class LateTokens(Result):
+    """Decoder theory averaged over the late-token window (the paper's Figure 12 quantity).
+
+    ``rho[l]`` (l = 0..L) and ``Y2[l]`` (l = 0..L-1, attention of block l + 1) are the
+    plain means over the window positions t of the per-position values rho_l(t) =
+    p_l(t)/q_l(t) and Y2_l(t) of :func:`causal_positions`; ``q``, ``p`` likewise.
+    ``positions`` lists the 1-based positions averaged.
+    """
+
+    q: list[float]
+    p: list[float]
+    rho: list[float]
+    Y2: list[float]
+    positions: list[int]
+
+
+def late_tokens(
+    *,
+    window: int = 50,
+    stride: int = 1,
+    depth: int = 50,
+    rho0: Any = 0.3,
+    q0: Any = 1.0,
+    **architecture: Any,
+) -> LateTokens:
+    """Decoder (causal) theory for the last ``window`` tokens of a length-T sequence.
+
+    Positions averaged: t = T - window + 1, ..., T, every ``stride``-th one counted
+    from T (stride 1 = all of them; a stride > 1 trades accuracy for speed, each
+    position costing one finite-T overlap evaluation per layer). Averaged exactly:
+    the per-position rho_l(t) = p_l(t)/q_l(t) and Y2_l(t) (not the ratio of averaged
+    p and q). The paper's Figure 12: T = 512, window = 50.
+    """
+    arch = Architecture(**architecture)
+    if arch.seq_len is None:
+        raise InputError("late_tokens needs seq_len (the exact finite-T theory)")
+    window = validate.integer("window", window, 1)
+    stride = validate.integer("stride", stride, 1)
+    if window > arch.seq_len:
+        raise InputError(f"window must be <= seq_len = {arch.seq_len}, got {window}")
+    positions = list(range(arch.seq_len, arch.seq_len - window, -stride))[::-1]
+    out = causal_positions(positions=positions, depth=depth, rho0=rho0, q0=q0, **arch.to_dict())
+    return LateTokens(*(out[k].mean(axis=1).tolist() for k in ("q", "p", "rho", "Y2")), positions=positions)
+
+
+def iterate_np(bm: BlockMap, q0: np.ndarray, p0: np.ndarray, params: tuple[Any, ...], depth: int) -> dict[str, np.ndarray]:
+    """Vectorised trajectories over arrays of inputs/parameters (broadcast together).
+
+    Returns arrays ``q``, ``p``, ``rho``, ``Y2`` of shape (depth + 1, *broadcast shape).
+    """
+    q, p = np.asarray(q0, float), np.asarray(p0, float)
+    qs, ps, y2s = [q], [p], []
+    for layer in range(depth + 1):
+        q_next, p_next, y2 = numerics.eval_np(numerics.block_np(bm), qs[-1], ps[-1], *params)
+        y2s.append(y2)
+        if layer < depth:
+            qs.append(q_next)
+            ps.append(p_next)
+    shape = np.broadcast_shapes(y2s[0].shape, q.shape)
+    out = {k: np.stack([np.broadcast_to(a, shape) for a in arr]) for k, arr in (("q", qs), ("p", ps), ("Y2", y2s))}
+    out["rho"] = out["p"] / out["q"]
+    return out

@@ -1,0 +1,370 @@
+"""The ``symsig`` command line (its names, options and JSON keys are a contract).
+
+Every command maps its options one to one onto the keyword arguments of the
+function of the same name in :mod:`symsig`; ``--json`` prints that function's
+``to_dict()`` and nothing else on stdout. Bad input exits with status 2 and one
+line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from ..core.architecture import FIGURE1
+from ..core.names import ACTIVATIONS, BLOCKS, MODELS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: {message}")
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"symsig: error: {message.splitlines()[0] if message else 'invalid input'}\n")
+    raise SystemExit(2)
+
+
+def _number(text: str) -> str:
+    """Keep numbers as the user typed them, so mpmath can read them exactly."""
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return text
+
+
+def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, beta: bool = True, alpha_sa: bool = True) -> None:
+    cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"])
+    cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"])
+    if beta:
+        cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
+    for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
+        if name == "alpha_sa" and not alpha_sa:
+            continue
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]))
+    if seq_len:
+        cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, help="exact finite-T theory")
+
+
+def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
+    cmd.add_argument("--json", action="store_true", help="machine output on stdout")
+    if dps:
+        cmd.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default: float")
+
+
+def _cmd_critical(args: argparse.Namespace) -> Any:
+    from ..analysis.critical import critical
+
+    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps)
+
+
+def _cmd_propagate(args: argparse.Namespace) -> Any:
+    from ..analysis.propagate import propagate
+
+    return propagate(**_arch_kwargs(args), depth=args.depth, rho0=args.rho0, q0=args.q0, dps=args.dps,
+                     causal=args.causal, position=args.position)
+
+
+def _cmd_report(args: argparse.Namespace) -> Any:
+    from .report import print_summary, report
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
+    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json,
+                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=not args.no_simulation, **kwargs)
+    if not args.json:
+        print_summary(rep)
+        return None
+    return rep
+
+
+def _cmd_simulate(args: argparse.Namespace) -> Any:
+    from ..simulation.stack import simulate
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "seq_len"}
+    return simulate(**kwargs, width=args.width, seq_len=args.seq_len, depth=args.depth, seeds=args.seeds,
+                    seed=args.seed, rho0=args.rho0, q0=args.q0, progress=not args.json)
+
+
+def _cmd_latex(args: argparse.Namespace) -> Any:
+    from .latex import document
+
+    text = document()
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text)
+        sys.stderr.write(f"wrote {args.out}\n")
+    else:
+        sys.stdout.write(text)
+    return None
+
+
+def _cmd_gradient(args: argparse.Namespace) -> Any:
+    from ..analysis.gradient import gradient
+
+    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps)
+
+
+def _cmd_crosscheck(args: argparse.Namespace) -> Any:
+    from ..simulation.hf import crosscheck, plot
+
+    keys = ("model", "width", "seq_len", "depth", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2",
+            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions")
+    kwargs = {k: getattr(args, k) for k in keys}
+    for k in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2", "alpha_sa", "alpha_mlp", "rho0", "q0"):
+        kwargs[k] = float(kwargs[k])
+    result = crosscheck(**kwargs, extra_biases=not args.no_extra_biases)
+    if args.plot:
+        plot(result, args.plot)
+    return result
+
+
+def _cmd_check(args: argparse.Namespace) -> Any:
+    from .check import check
+
+    result = check(progress=not args.json)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        sys.stdout.write(result.table + "\n")
+    return 0 if result.passed else 1
+
+
+def _cmd_diagram(args: argparse.Namespace) -> Any:
+    from ..analysis.diagram import diagram
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "alpha_sa")}
+    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold),
+                                    ("gradient", args.gradient_threshold)) if v is not None}
+    point = _point(args.point) if args.point else None
+    if args.out:
+        _check_out(args.out)
+    result = diagram(depth=args.depth, beta=args.beta, alpha_sa=args.alpha_sa, rho0=args.rho0, q0=args.q0,
+                     thresholds=thresholds or None, boundaries=args.boundaries or args.certify, digits=args.digits,
+                     certify=args.certify, **kwargs)
+    if args.out:
+        _write_out(result, args.out, point)
+    return result
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        b, a = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--point must be BETA,ALPHA_SA, got {text!r}") from None
+    return b, a
+
+
+def _check_out(out: str) -> None:
+    """Validate --out before any work, so that bad input writes nothing."""
+    from pathlib import Path
+
+    if Path(out).suffix.lower() not in (".png", ".svg", ".json"):
+        raise ValueError(f"--out must end in .png, .svg or .json, got {out!r}")
+    if not Path(out).resolve().parent.is_dir():
+        raise ValueError(f"--out directory does not exist: {Path(out).parent}")
+
+
+def _write_out(result: Any, out: str, point: tuple[float, float] | None) -> None:
+    """--out FILE: .png/.svg plot or .json data."""
+    from pathlib import Path
+
+    if Path(out).suffix.lower() == ".json":
+        Path(out).write_text(json.dumps(result.to_dict()) + "\n")
+    else:
+        from .plots import plot_diagram
+
+        plot_diagram(result, out, point=point)
+    sys.stderr.write(f"wrote {out}\n")
+
+
+def _cmd_prescribe(args: argparse.Namespace) -> Any:
+    from ..analysis.prescribe import prescribe
+
+    kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
+    result = prescribe(depth=args.depth, block=args.block, rho0=float(args.rho0), **kwargs)
+    if not args.json:
+        sys.stdout.write(result.summary + "\n")
+        return None
+    return result
+
+
+def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symsig", description="Signal propagation in transformers at initialisation (REM theory).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cmd = sub.add_parser("critical", help="beta_c, m, Y2, Y3, rho_c of one attention layer")
+    cmd.add_argument("--beta", type=_number, required=True)
+    cmd.add_argument("--rho", type=_number, default=None)
+    cmd.add_argument("--q", type=_number, default=None)
+    cmd.add_argument("--p", type=_number, default=None)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_critical, table=_table_scalars)
+
+    cmd = sub.add_parser("propagate", help="q, p, rho, Y2 per layer of a deep stack")
+    _add_architecture(cmd)
+    cmd.add_argument("--depth", type=int, default=50)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--causal", action="store_true", help="decoder: the query at --position sees that many keys")
+    cmd.add_argument("--position", type=int, default=None, help="1-based query position (with --causal, --seq-len)")
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
+
+    cmd = sub.add_parser("simulate", help="Monte Carlo of a real random transformer, theory beside it")
+    _add_architecture(cmd, seq_len=False)
+    cmd.add_argument("--width", type=int, default=256)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
+    cmd.add_argument("--depth", type=int, default=12)
+    cmd.add_argument("--seeds", type=int, default=4)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
+
+    cmd = sub.add_parser("diagram", help="trainability diagram over (beta, alpha_SA)")
+    _add_architecture(cmd, beta=False, alpha_sa=False)
+    cmd.add_argument("--depth", type=int, default=60)
+    cmd.add_argument("--beta", default="0.1:4:64", help="grid MIN:MAX:N")
+    cmd.add_argument("--alpha-sa", dest="alpha_sa", default="0:3:64", help="grid MIN:MAX:N")
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--boundaries", action="store_true", help="trace zone boundaries by root finding (mpmath)")
+    cmd.add_argument("--digits", type=int, default=10, help="digits of the traced boundaries")
+    cmd.add_argument("--certify", action="store_true",
+                     help="certify each traced boundary point with ball arithmetic (python-flint)")
+    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None)
+    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None)
+    cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None,
+                     help="optional zone: scaled first-layer query gradient below this is 'vanishing'")
+    cmd.add_argument("--point", default=None, help="mark BETA,ALPHA_SA on the plot")
+    cmd.add_argument("--out", default=None, help="FILE.png, FILE.svg or FILE.json")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
+
+    cmd = sub.add_parser("prescribe", help="recommended (beta, alpha_SA) for an L-layer model")
+    _add_architecture(cmd, beta=False, alpha_sa=False)
+    cmd.add_argument("--depth", type=int, required=True)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_prescribe, table=None)
+
+    cmd = sub.add_parser("gradient", help="E||dL/dW_Q||^2 at initialisation (Result 2, corrected)")
+    cmd.add_argument("--beta", type=_number, required=True)
+    cmd.add_argument("--rho", type=_number, required=True)
+    cmd.add_argument("--q", type=_number, default="1")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
+    cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1")
+    _add_common(cmd)
+    cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
+
+    cmd = sub.add_parser("crosscheck", help="theory against stock HuggingFace BERT / GPT-2 at initialisation")
+    cmd.add_argument("--model", choices=MODELS, default="bert")
+    cmd.add_argument("--width", type=int, default=256)
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
+    cmd.add_argument("--depth", type=int, default=12)
+    cmd.add_argument("--beta", type=_number, default="0.5")
+    for name, default in (("sigma_w2", "0.2"), ("sigma_v2", "0.2"), ("sigma_b2", "4e-4"), ("sigma_o2", "1"),
+                          ("alpha_sa", "1"), ("alpha_mlp", "1"), ("rho0", "0.3"), ("q0", "1")):
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=default)
+    cmd.add_argument("--heads", type=int, default=1)
+    cmd.add_argument("--mlp-width", dest="mlp_width", type=int, default=None)
+    cmd.add_argument("--seeds", type=int, default=4)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=3)
+    cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true")
+    cmd.add_argument("--plot", default=None, help="save a PNG/SVG of model vs theory")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
+
+    cmd = sub.add_parser("check", help="published constants vs ours (table; exit 1 on any failure)")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_check, table=None)
+
+    cmd = sub.add_parser("latex", help="every formula as a LaTeX document")
+    cmd.add_argument("--out", default=None, help="write FILE.tex instead of stdout")
+    cmd.set_defaults(run=_cmd_latex, table=None, json=False)
+
+    cmd = sub.add_parser("report", help="the main job: an HTML report for one architecture")
+    _add_architecture(cmd, beta=False)
+    cmd.add_argument("--beta", type=_number, action="append", help="repeatable; default 0.5 and 3 (Figure 1)")
+    cmd.add_argument("--depth", type=int, default=50)
+    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--out", default="symsig-report", help="output directory")
+    cmd.add_argument("--width", type=int, default=256, help="Monte Carlo width d")
+    cmd.add_argument("--seeds", type=int, default=2, help="Monte Carlo draws")
+    cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true")
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=_cmd_report, table=None)
+    return parser
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    return x if isinstance(x, str) else f"{x:.10g}"
+
+
+def _table_scalars(data: dict[str, Any]) -> str:
+    width = max(len(k) for k in data)
+    return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in data.items())
+
+
+def _table_diagram(data: dict[str, Any]) -> str:
+    """Zones as a character map: rows alpha_SA (top = largest), columns beta."""
+    mark = {"rank": "R", "entropy": "E", "trainable": ".", "vanishing": "V"}
+    lines = [f"zones after L = {data['depth']} blocks (R rank collapse, E entropy collapse, V vanishing gradient, "
+             ". trainable)"]
+    for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
+        lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
+    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}")
+    if data.get("certificates"):
+        n_ok = sum(c["certified"] for c in data["certificates"])
+        lines.append(f"boundary points certified (ball arithmetic): {n_ok}/{len(data['certificates'])}")
+    return "\n".join(lines)
+
+
+def _table_layers(data: dict[str, Any]) -> str:
+    keys = [k for k, v in data.items() if isinstance(v, list)]
+    n_rows = max(len(data[k]) for k in keys)
+    # per-attention lists (length L) describe blocks 1..L: right-align them with the layers
+    cell = lambda k, i: _fmt(data[k][i - (n_rows - len(data[k]))]) if i >= n_rows - len(data[k]) else "-"
+    rows = [["layer", *keys]] + [[str(i), *(cell(k, i) for k in keys)] for i in range(n_rows)]
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symsig`` console script."""
+    args = _build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], Any] = args.run
+    try:
+        result = run(args)
+    except ValueError as exc:  # validate.InputError and friends: the user's input
+        _fail(str(exc))
+    if result is None:  # the command printed its own output
+        return 0
+    if isinstance(result, int):  # the command printed its own output and chose the exit status
+        return result
+    data = result.to_dict()
+    if args.json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        sys.stdout.write(args.table(data) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Figures: trainability diagrams, trajectories, Figure 3 (matplotlib, Agg backend; PNG or SVG by suffix)."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core import validate
+
+COLOURS = {"rank": "#d9534f", "entropy": "#5b7fd6", "trainable": "#7cc47c", "vanishing": "#b0b0b0"}
+LABELS = {"rank": "rank collapse", "entropy": "entropy collapse", "trainable": "trainable",
+          "vanishing": "vanishing gradient"}
+
+
+def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | None = None, title: str | None = None) -> Path:
+    """Draw zones as colours, traced boundaries as curves, beta_c(rho0) dashed, optional user point.
+
+    ``diagram`` is a :class:`symsig.diagram.Diagram`; ``point`` = (beta, alpha_SA).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    beta, alpha = np.asarray(diagram.beta), np.asarray(diagram.alpha_sa)
+    order = ("rank", "entropy", "trainable", "vanishing")
+    codes = np.vectorize({z: i for i, z in enumerate(order)}.get)(np.asarray(diagram.zone, dtype=object))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    cmap = ListedColormap([COLOURS[z] for z in order])
+    ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
+    for kind, style in (("rank", "k-"), ("entropy", "k--")):
+        pts = np.asarray(diagram.boundaries.get(kind, []))
+        if pts.size:
+            ax.plot(pts[:, 0], pts[:, 1], style, lw=1.6, marker=".", ms=4, label=f"{LABELS[kind]} boundary")
+    if diagram.beta_c0 is not None and beta.min() <= diagram.beta_c0 <= beta.max():
+        ax.axvline(diagram.beta_c0, color="white", ls=":", lw=1.5, label=rf"$\beta_c(\rho_0)={diagram.beta_c0:.3g}$")
+    if point is not None:
+        ax.plot(*point, marker="*", color="gold", mec="k", ms=14, ls="none", label="your point")
+    present = {z for row in diagram.zone for z in row}
+    handles = [Patch(color=COLOURS[z], label=LABELS[z]) for z in ("trainable", "rank", "entropy", "vanishing")
+               if z in present or z != "vanishing"]
+    handles += ax.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    ax.set_xlabel(r"$\beta$ (query/key inverse temperature)")
+    ax.set_ylabel(r"$\alpha_{SA}$ (attention residual strength)")
+    arch = getattr(diagram, "architecture", {}) or {}
+    ax.set_title(title or f"{arch.get('block', '')} {arch.get('activation', '')}, L = {diagram.depth}, "
+                 rf"$\rho_0$ = {diagram.rho0:g}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_trajectories(
+    trajectories: dict[str, Any], path: Path, title: str, simulations: dict[str, Any] | None = None
+) -> bytes:
+    """rho and Y2 per layer for each curve (theory lines; Monte Carlo points with 1-SE bars).
+
+    ``trajectories`` maps a label to a :class:`symsig.propagate.Trajectory`;
+    ``simulations`` maps the same labels to :class:`symsig.simulate.SimResult`.
+    Saved to ``path`` (PNG); the PNG bytes are returned.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_rho, ax_y2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for label, traj in trajectories.items():
+        layers = range(len(traj.rho))
+        (line,) = ax_rho.plot(layers, [float(x) for x in traj.rho], label=f"theory, {label}")
+        ax_y2.plot(range(len(traj.Y2) - 1), [float(x) for x in traj.Y2[:-1]], color=line.get_color(), label=f"theory, {label}")
+        sim = (simulations or {}).get(label)
+        if sim is not None:
+            ax_rho.errorbar(range(len(sim.rho)), sim.rho, yerr=sim.rho_err, fmt="o", ms=3, color=line.get_color(),
+                            alpha=0.7, label=f"Monte Carlo, {label}")
+            ax_y2.errorbar(range(len(sim.Y2)), sim.Y2, yerr=sim.Y2_err, fmt="o", ms=3, color=line.get_color(), alpha=0.7)
+    ax_rho.set(xlabel="layer $\\ell$", ylabel="$\\rho_\\ell$", ylim=(-0.02, 1.02), title="cosine similarity")
+    ax_y2.set(xlabel="layer $\\ell$", ylabel="$Y_2$", ylim=(-0.02, 1.02), title="attention IPR (entropy collapse)")
+    for ax in (ax_rho, ax_y2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def plot_figure3(
+    path: str,
+    betas: Sequence[float] | None = None,
+    configs: Sequence[tuple[int, int]] = ((256, 2048), (512, 4096)),
+    q: float = 1.0,
+    p: float = 0.0,
+    sigma_v2: float = 1.0,
+    seeds: int = 4,
+    mc: bool = True,
+    seed: int = 0,
+) -> str:
+    """Figure 3: scaled E||dL/dW_Q||^2 vs beta; asymptotic and finite-T theory, MC points.
+
+    ``configs`` lists (d, T) pairs; finite-T curves are drawn for each distinct T and
+    Monte Carlo points (mean +- standard error over ``seeds``) for each pair when
+    ``mc``. Saves to ``path`` (format from the suffix, e.g. .png or .svg); returns path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..analysis.gradient import grad_wq_scaled_np
+    from ..simulation.gradient_mc import simulate_grad_wq_sweep
+
+    mc_betas = list(betas) if betas is not None else [0.01, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0]
+    fine = np.linspace(0.01, max(mc_betas), 120)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(fine, grad_wq_scaled_np(fine, q, p, sigma_v2), "k-", label=r"$T\to\infty$")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, T in enumerate(sorted({T for _, T in configs})):
+        theory = grad_wq_scaled_np(fine, q, p, sigma_v2, T=T)
+        ax.plot(fine, theory, "--", color=colors[i % len(colors)], label=f"theory T={T}")
+    if mc:
+        for j, (d, T) in enumerate(configs):
+            sims = simulate_grad_wq_sweep(mc_betas, d, T, q, p, sigma_v2, seeds, seed)
+            ax.errorbar(mc_betas, [s.grad_wq_scaled for s in sims], yerr=[s.grad_wq_err for s in sims],
+                        fmt="os^v"[j % 4], ms=4, capsize=2, label=f"MC d={d}, T={T}")
+    ax.set_xlabel(r"$\beta$")
+    ax.set_ylabel(r"$\|\partial L/\partial W_Q\|_F^2\,T\,d^{-2}/\sqrt{\log T}$")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,84 @@
+"""Functions without closed forms, declared as SymPy functions (docs/theory.md §4, §5.6).
+
+* ``rem_y2(s2, n)``: E[Y2] of a softmax row of n iid N(0, s2) logits (§4.1);
+* ``rem_x(s2, r, n)``: two-query overlap E[sum_s A_s A'_s], logit correlation r (§4.2);
+* ``K_qq_<tag>(q)``, ``K_qp_<tag>(q, p)``: Gaussian kernels of activations without a
+  closed form (§5.6), with derivative functions ``dK_qq_<tag>``, ``dK_qp_<tag>`` when
+  phi' is known (Price's theorem: dK_qp/dp = E[phi'(u) phi'(v)]).
+
+They stay unevaluated in symbolic expressions (and print as such in LaTeX). Each
+declared class carries what it stands for (``symsig_kind``, ``source``), from which
+:mod:`symsig.numerics.special` builds its numpy and mpmath implementations.
+"""
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import sympy as sp
+
+from .symbols import T, beta, p, q
+
+
+class rem_y2(sp.Function):  # noqa: N801 - the printed name
+    """E[Y2] = E[sum_s A_s^2] for n states with logit variance s2 (args: s2, n)."""
+
+    nargs = 2
+    symsig_kind = "rem_y2"
+
+
+class rem_x(sp.Function):  # noqa: N801
+    """Two-query overlap E[sum_s A_s A'_s] (args: s2, r, n), logit correlation r."""
+
+    nargs = 3
+    symsig_kind = "rem_x"
+
+
+def logit_variance(n_init: sp.Expr = T) -> sp.Expr:
+    """s2 = beta^2 log(T) q (q - p): variance of the key-dependent part of the logits (§2)."""
+    return beta**2 * sp.log(n_init) * q * (q - p)
+
+
+def finite_t_y2(n_states: sp.Expr = T) -> sp.Expr:
+    """Exact E[Y2] for ``n_states`` keys (the initialisation always scales with log T)."""
+    return rem_y2(logit_variance(), n_states)
+
+
+def finite_t_x(n_states: sp.Expr = T) -> sp.Expr:
+    """Exact two-query overlap X for ``n_states`` keys and logit correlation p/q."""
+    return rem_x(logit_variance(), p / q, n_states)
+
+
+_COUNT = [0]
+
+
+@cache
+def kernel_functions(source: Any, derivative: bool = False) -> tuple[type, type]:
+    """Declared (K_qq, K_qp) function classes of an activation without a closed form.
+
+    ``source`` is an activation name or a :class:`symsig.core.architecture.UserActivation`;
+    with ``derivative`` (phi' known) their partial derivatives are the declared
+    functions dK_qq_<tag> (d/dq) and dK_qp_<tag> (d/dp, Price's theorem); otherwise
+    SymPy keeps them as unevaluated Derivatives.
+    """
+    if isinstance(source, str):
+        tag = source
+    else:
+        _COUNT[0] += 1
+        tag = f"user{_COUNT[0]}_" + "".join(ch if ch.isalnum() else "_" for ch in source.label)
+
+    def declare(name: str, nargs: int, partials: dict[int, type] | None = None) -> type:
+        attrs: dict[str, Any] = {"nargs": nargs, "symsig_kind": name, "source": source}
+        if partials:
+            def fdiff(self, argindex=1):
+                if argindex in partials:
+                    return partials[argindex](*self.args)
+                return sp.Function.fdiff(self, argindex)
+
+            attrs["fdiff"] = fdiff
+        return type(f"{name}_{tag}", (sp.Function,), attrs)
+
+    if not derivative:
+        return declare("K_qq", 1), declare("K_qp", 2)
+    d_qq, d_qp = declare("dK_qq", 1), declare("dK_qp", 2)
+    return declare("K_qq", 1, {1: d_qq}), declare("K_qp", 2, {2: d_qp})

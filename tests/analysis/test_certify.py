@@ -1,0 +1,59 @@
+"""Ball-arithmetic certificates of diagram boundaries (python-flint arb)."""
+from __future__ import annotations
+
+import mpmath
+import pytest
+
+from symsig.analysis.certify import certify_boundary, indicators_arb
+from symsig.core.architecture import Architecture
+from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, indicators
+
+
+@pytest.mark.parametrize("kind,fixed,bracket", [("rank", "1", ("1", "2")), ("entropy", "2", ("1.5", "4"))])
+def test_certified_enclosure_of_a_20_digit_root(kind: str, fixed: str, bracket: tuple[str, str]) -> None:
+    with mpmath.workdps(45):
+        root = boundary_mp(kind, fixed=fixed, bracket=bracket, depth=60, digits=20)
+        r = mpmath.mpf(10) ** -18
+        lo, hi = mpmath.nstr(root - r, 30), mpmath.nstr(root + r, 30)
+        far_lo, far_hi = mpmath.nstr(root + 10 * r, 30), mpmath.nstr(root + 20 * r, 30)
+    cert = certify_boundary(kind, fixed=fixed, lo=lo, hi=hi, depth=60)
+    assert cert.certified, cert
+    # a segment next to the root, not containing it, is not certified (same sign at both ends)
+    assert not certify_boundary(kind, fixed=fixed, lo=far_lo, hi=far_hi, depth=60).certified
+
+
+def test_arb_balls_enclose_the_mpmath_values() -> None:
+    arch = Architecture(beta="2.5", alpha_sa="1.3")
+    with mpmath.workdps(60):
+        g_mp = indicators(arch, 40, "0.3", 1, DEFAULT_THRESHOLDS)("2.5", "1.3")
+        thr = mpmath.mpf(repr(DEFAULT_THRESHOLDS["rank"]))  # the decimal 0.01, as both paths read it
+        rank_gap = mpmath.exp(g_mp[0]) * thr - thr  # mpmath's rank indicator is log(gap/thr)
+        expected = (rank_gap, g_mp[1])
+    g_arb = indicators_arb(arch, 40, "0.3", "1", DEFAULT_THRESHOLDS, prec=256)
+    import flint
+
+    old, flint.ctx.prec = flint.ctx.prec, 256  # read the balls at their own precision
+    try:
+        for ball, value in zip(g_arb, expected):
+            assert ball.rad() < 1e-50
+            with mpmath.workdps(60):
+                assert abs(mpmath.mpf(ball.mid().str(55, radius=False)) - value) < mpmath.mpf(10) ** -45
+    finally:
+        flint.ctx.prec = old
+
+
+def test_undecided_branch_is_not_guessed() -> None:
+    # beta = sqrt(2/0.9) to 90 digits at rho0 = 0.1: the ball of beta^2 q (q - p) - 2 (radius
+    # ~1e-77 at 256 bits) contains 0, so the REM branch cannot be decided and must not be guessed
+    with mpmath.workdps(95):
+        beta_c = mpmath.nstr(mpmath.sqrt(mpmath.mpf(2) / mpmath.mpf("0.9")), 90)
+    cert = certify_boundary("entropy", fixed="1", lo=beta_c, hi="3", depth=1, rho0="0.1")
+    assert not cert.certified and "undecided" in cert.reason
+
+
+def test_diagram_certifies_its_traced_boundaries() -> None:
+    d = diagram(depth=30, beta="0.1:4:16", alpha_sa="0:3:16", boundaries=True, boundary_points=4, digits=10,
+                certify=True)
+    assert d.certificates and all(c["certified"] for c in d.certificates)
+    with pytest.raises(ValueError):
+        diagram(depth=10, beta="0.1:4:4", alpha_sa="0:3:4", certify=True, seq_len=64, boundaries=True)

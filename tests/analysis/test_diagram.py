@@ -1,0 +1,114 @@
+"""Trainability diagrams: zones vs independent per-point propagation, boundaries vs brute force."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from symsig.numerics import compile as numerics
+from symsig.theory.blocks import block_map
+from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, fast_map, parse_grid
+from symsig.analysis.propagate import propagate
+from symsig.core.validate import InputError
+
+
+def test_fast_map_equals_compiled_block_map():
+    rng = np.random.default_rng(0)
+    for block in ("post-ln", "pre-ln", "gc-post-ln"):
+        bm = block_map(block, "relu")
+        q = rng.uniform(0.5, 2, 200)
+        p = q * rng.uniform(-0.5, 1, 200)
+        p[:5] = q[:5]  # rank collapse exactly
+        params = (rng.uniform(0.1, 5, 200), 0.2, 0.3, 1e-3, rng.uniform(0, 3, 200), 1.0, 0)
+        ref = numerics.eval_np(numerics.block_np(bm), q, p, *params)
+        with np.errstate(all="ignore"):
+            got = fast_map(bm, False)(q, p, *params)
+        for a, b in zip(ref, got):
+            assert np.allclose(np.broadcast_to(b, a.shape), a, rtol=1e-12, atol=1e-14)
+
+
+def test_zones_agree_with_per_point_propagate():
+    """Held-out grid (not the grid the defaults were tuned on), scalar loop per point."""
+    betas, alphas = [0.3, 1.7, 2.6, 3.9], [0.2, 1.2, 1.7, 2.9]
+    d = diagram(depth=40, beta=betas, alpha_sa=alphas, rho0=0.25, sigma_w2=0.3, sigma_v2=0.25)
+    thr = DEFAULT_THRESHOLDS
+    for i, a in enumerate(alphas):
+        for j, b in enumerate(betas):
+            tr = propagate(depth=40, rho0=0.25, beta=b, alpha_sa=a, sigma_w2=0.3, sigma_v2=0.25)
+            mean_y2 = np.mean(tr.Y2[:-1])
+            zone = "entropy" if mean_y2 > thr["entropy"] else "rank" if 1 - tr.rho[-1] < thr["rank"] * 0.75 else "trainable"
+            assert d.zone[i][j] == zone
+            assert abs(d.rho_L[i][j] - tr.rho[-1]) < 1e-9 and abs(d.mean_Y2[i][j] - mean_y2) < 1e-12
+
+
+def test_default_thresholds_give_the_three_regions():
+    d = diagram(depth=60, beta="0.2:4:12", alpha_sa="0:3:12")
+    z = np.array(d.zone, dtype=object)
+    assert z[-1, 0] == "trainable"  # small beta, strong residual
+    assert z[-1, -1] == "entropy"  # large beta
+    assert (z[0, :] == "rank").all()  # weak residual
+    assert set(d.to_dict()) >= {"beta", "alpha_sa", "rho_L", "zone", "thresholds"}
+
+
+def test_boundaries_agree_with_brute_force_bisection():
+    digits = 8
+    d = diagram(depth=30, beta="0.2:4:10", alpha_sa="0:3:10", boundaries=True, boundary_points=3, digits=digits)
+    assert d.boundaries["rank"] and d.boundaries["entropy"]
+    b, a = d.boundaries["rank"][0]
+    # brute force: plain bisection on propagate(dps=30), independent of the Illinois solver
+    def g(alpha):
+        tr = propagate(depth=30, rho0=0.3, dps=30, beta=repr(b), alpha_sa=alpha)
+        return mpmath.log((1 - tr.rho[-1]) / mpmath.mpf("0.7")) - mpmath.log(mpmath.mpf("0.01"))
+    with mpmath.workdps(30):
+        lo, hi = mpmath.mpf(a) - 1e-3, mpmath.mpf(a) + 1e-3
+        assert g(lo) < 0 < g(hi)
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
+    assert abs(a - float(lo)) < 10 ** -digits * max(1, a)
+    b_e, a_e = d.boundaries["entropy"][0]
+    hi_res = boundary_mp("entropy", fixed=repr(a_e), bracket=(b_e - 0.01, b_e + 0.01), depth=30, digits=25)
+    assert abs(b_e - float(hi_res)) < 10 ** -digits * max(1, b_e)
+
+
+def test_grid_parsing_and_errors():
+    assert parse_grid("beta", "1:2:3").tolist() == [1, 1.5, 2]
+    assert parse_grid("beta", [0.5, 1]).tolist() == [0.5, 1]
+    for bad in ("1:2", "a:2:3", "2:1:3"):
+        with pytest.raises(InputError):
+            parse_grid("beta", bad)
+    with pytest.raises(InputError):
+        diagram(depth=5, beta=[-1, 1])
+    with pytest.raises(InputError):
+        diagram(depth=5, thresholds={"bogus": 1})
+    with pytest.raises(InputError):
+        diagram(depth=0)
+
+
+def test_plot_writes_png_and_svg(tmp_path):
+    from symsig.app.plots import plot_diagram
+
+    d = diagram(depth=20, beta="0.2:4:16", alpha_sa="0:3:16")
+    for suffix in (".png", ".svg"):
+        out = plot_diagram(d, tmp_path / f"d{suffix}", point=(1.0, 2.0))
+        assert out.stat().st_size > 1000
+    with pytest.raises(InputError):
+        plot_diagram(d, tmp_path / "d.jpg")
+
+
+def test_optional_gradient_zone_marks_small_gradients() -> None:
+    """The 'vanishing' zone is exactly where the first-layer scaled gradient is below the threshold."""
+    import numpy as np
+
+    from symsig.analysis.diagram import diagram
+    from symsig.analysis.gradient import grad_wq_scaled_np
+
+    d = diagram(depth=10, beta="0.2:3:12", alpha_sa="1.5:3:3", thresholds={"gradient": 0.02})
+    grad = grad_wq_scaled_np(np.asarray(d.beta), 1.0, 0.3, 0.2)
+    for row in d.zone:
+        for z, g in zip(row, grad):
+            if z in ("trainable", "vanishing"):
+                assert (z == "vanishing") == (g < 0.02)
+    assert any(z == "vanishing" for row in d.zone for z in row)
+    default = diagram(depth=10, beta="0.2:3:12", alpha_sa="1.5:3:3")
+    assert all(z != "vanishing" for row in default.zone for z in row)  # off unless asked for
