@@ -181,19 +181,6 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
         return tomllib.load(fh)["check"]
 
 
-def check_all(path: Path = DATA, progress: Callable[[int, int, str], None] | None = None) -> list[Row]:
-    """Run every check (in file order)."""
-    entries = load(path)
-    rows = []
-    for i, entry in enumerate(entries):
-        if progress:
-            progress(i, len(entries), entry["name"])
-        rows.append(run_check(entry))
-    if progress:
-        progress(len(entries), len(entries), "done")
-    return rows
-
-
 def table(rows: list[Row]) -> str:
     """Plain-text table: constant, published, ours, difference, verdict."""
     cols = [("constant", 58), ("published", 26), ("ours", 22), ("difference", 10), ("verdict", 18)]

@@ -1,26 +1,11 @@
-"""``symsig check``: run the published-constants checks of ``paper_checks/``."""
+"""``symsig check``: the published constants against ours (:mod:`symsig.paper_checks`)."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: paper_checks/ sits beside the package in the repository.
-PAPER_CHECKS = Path(__file__).resolve().parents[2] / "paper_checks"
-
-
-def _checker() -> Any:
-    path = PAPER_CHECKS / "checker.py"
-    if not path.exists():
-        raise ValueError(f"paper_checks/ not found beside the package ({PAPER_CHECKS}); run from a source checkout")
-    spec = importlib.util.spec_from_file_location("symsig_paper_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from ..core.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -35,13 +20,17 @@ class CheckResult:
         return {"passed": self.passed, "checks": [r.to_dict() for r in self.rows]}
 
 
-def _progress(i: int, n: int, what: str) -> None:
-    sys.stderr.write(f"\r[{i}/{n}] {what[:60]:<60}" + ("\n" if i == n else ""))
-    sys.stderr.flush()
+def check(*, progress: bool | None = None, path: str | Path | None = None) -> CheckResult:
+    """Run every entry of the constants file (default: the shipped ``constants.toml``) and tabulate.
 
+    ``progress``: a bar on stderr (None: only on a terminal).
+    """
+    from ..paper_checks import checker
 
-def check(*, progress: bool = False) -> CheckResult:
-    """Run every entry of ``paper_checks/constants.toml`` and tabulate the verdicts."""
-    checker = _checker()
-    rows = checker.check_all(progress=_progress if progress else None)
+    entries = checker.load(Path(path) if path is not None else checker.DATA)
+    rows = []
+    with Progress(len(entries), "check", progress) as bar:
+        for entry in entries:
+            rows.append(checker.run_check(entry))
+            bar.step(entry["name"])
     return CheckResult(rows, checker.table(rows), all(r.passed for r in rows))

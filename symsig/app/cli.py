@@ -24,6 +24,16 @@ class _Parser(argparse.ArgumentParser):
         _fail(f"{self.prog}: {message}")
 
 
+class _Help(argparse.HelpFormatter):
+    """Append "(default: X)" to an option's help when it has a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"symsig: error: {message.splitlines()[0] if message else 'invalid input'}\n")
     raise SystemExit(2)
@@ -38,23 +48,38 @@ def _number(text: str) -> str:
     return text
 
 
+#: Help of the architecture options (ranges and meaning; argparse appends the defaults).
+_ARCH_HELP = {
+    "block": "transformer block (docs/theory.md §6)",
+    "activation": "MLP nonlinearity (docs/theory.md §5.6)",
+    "beta": "attention inverse temperature beta > 0: W_Q, W_K variance beta sqrt(log T)/d",
+    "sigma_w2": "MLP weight variance times fan-in, >= 0",
+    "sigma_v2": "value weight variance times d, >= 0",
+    "sigma_b2": "bias variance, >= 0",
+    "alpha_sa": "residual strength around the attention, >= 0 (h <- alpha h + Attn)",
+    "alpha_mlp": "residual strength around the MLP, >= 0",
+    "seq_len": "sequence length T >= 2: exact finite-T theory (omitted: T -> infinity)",
+}
+
+
 def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, beta: bool = True, alpha_sa: bool = True) -> None:
-    cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"])
-    cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"])
-    if beta:
-        cmd.add_argument("--beta", type=_number, default=str(FIGURE1["beta"]), help="inverse temperature")
-    for name in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
-        if name == "alpha_sa" and not alpha_sa:
+    cmd.add_argument("--block", choices=BLOCKS, default=FIGURE1["block"], help=_ARCH_HELP["block"])
+    cmd.add_argument("--activation", choices=ACTIVATIONS, default=FIGURE1["activation"], help=_ARCH_HELP["activation"])
+    for name in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp"):
+        if (name == "alpha_sa" and not alpha_sa) or (name == "beta" and not beta):
             continue
-        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]))
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=str(FIGURE1[name]),
+                         metavar="X", help=_ARCH_HELP[name])
     if seq_len:
-        cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, help="exact finite-T theory")
+        cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
 
 
 def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
-    cmd.add_argument("--json", action="store_true", help="machine output on stdout")
+    cmd.add_argument("--json", action="store_true", help="machine-readable output on stdout (JSON), nothing else there")
     if dps:
-        cmd.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default: float")
+        cmd.add_argument("--dps", type=int, default=None, metavar="N",
+                         help="decimal digits N >= 1 (mpmath; JSON numbers become decimal strings when N > 15); "
+                              "omitted: double precision")
 
 
 def _cmd_critical(args: argparse.Namespace) -> Any:
@@ -127,7 +152,7 @@ def _cmd_crosscheck(args: argparse.Namespace) -> Any:
 def _cmd_check(args: argparse.Namespace) -> Any:
     from .check import check
 
-    result = check(progress=not args.json)
+    result = check(progress=None if not args.json else False, path=args.constants)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
@@ -199,113 +224,138 @@ def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="symsig", description="Signal propagation in transformers at initialisation (REM theory).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
 
-    cmd = sub.add_parser("critical", help="beta_c, m, Y2, Y3, rho_c of one attention layer")
-    cmd.add_argument("--beta", type=_number, required=True)
-    cmd.add_argument("--rho", type=_number, default=None)
-    cmd.add_argument("--q", type=_number, default=None)
-    cmd.add_argument("--p", type=_number, default=None)
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
+    fmt = _Help
+    parser = _Parser(prog="symsig", formatter_class=fmt,
+                     description="Signal propagation through deep transformers at initialisation: REM attention, "
+                                 "layer maps, failure modes, trainability diagrams (docs/theory.md).")
+    parser.add_argument("--version", action="version", version=f"symsig {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=fmt)
+
+    cmd = command("critical", "beta_c, m, Y2, Y3, rho_c of one attention layer (docs/theory.md §3)")
+    cmd.add_argument("--beta", type=_number, required=True, metavar="X", help="inverse temperature beta > 0")
+    cmd.add_argument("--rho", type=_number, default=None, metavar="X",
+                     help="cosine similarity of the tokens, -1 <= rho <= 1 (with q = 1 unless --q is given)")
+    cmd.add_argument("--q", type=_number, default=None, metavar="X", help="squared norm per feature q > 0 (default 1)")
+    cmd.add_argument("--p", type=_number, default=None, metavar="X", help="overlap per feature, |p| <= q (default 0)")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_critical, table=_table_scalars)
 
-    cmd = sub.add_parser("propagate", help="q, p, rho, Y2 per layer of a deep stack")
+    cmd = command("propagate", "q, p, rho, Y2 per layer of a deep stack (docs/theory.md §7.1)")
     _add_architecture(cmd)
-    cmd.add_argument("--depth", type=int, default=50)
-    cmd.add_argument("--rho0", type=_number, default="0.3")
-    cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--depth", type=int, default=50, metavar="L", help="number of blocks L >= 0")
+    cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity rho_0")
+    cmd.add_argument("--q0", type=_number, default="1", metavar="X", help="input squared norm per feature q_0 > 0")
     cmd.add_argument("--causal", action="store_true", help="decoder: the query at --position sees that many keys")
-    cmd.add_argument("--position", type=int, default=None, help="1-based query position (with --causal, --seq-len)")
+    cmd.add_argument("--position", type=int, default=None, metavar="t",
+                     help="1-based query position 1 <= t <= T (with --causal and --seq-len)")
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 
-    cmd = sub.add_parser("simulate", help="Monte Carlo of a real random transformer, theory beside it")
+    cmd = command("simulate", "Monte Carlo of random transformers at finite width, theory beside it")
     _add_architecture(cmd, seq_len=False)
-    cmd.add_argument("--width", type=int, default=256)
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
-    cmd.add_argument("--depth", type=int, default=12)
-    cmd.add_argument("--seeds", type=int, default=4)
-    cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--rho0", type=_number, default="0.3")
-    cmd.add_argument("--q0", type=_number, default="1")
+    cmd.add_argument("--width", type=int, default=256, metavar="D", help="width d >= 2")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512, metavar="T", help="sequence length T >= 2")
+    cmd.add_argument("--depth", type=int, default=12, metavar="L", help="number of blocks L >= 1")
+    cmd.add_argument("--seeds", type=int, default=4, metavar="S", help="independent networks (standard errors need S >= 2)")
+    cmd.add_argument("--seed", type=int, default=0, metavar="K", help="random seed K >= 0")
+    cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, 0 <= rho_0 <= 1")
+    cmd.add_argument("--q0", type=_number, default="1", metavar="X", help="input squared norm per feature q_0 > 0")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
 
-    cmd = sub.add_parser("diagram", help="trainability diagram over (beta, alpha_SA)")
+    cmd = command("diagram", "trainability diagram over (beta, alpha_SA): rank collapse, entropy collapse, trainable")
     _add_architecture(cmd, beta=False, alpha_sa=False)
-    cmd.add_argument("--depth", type=int, default=60)
-    cmd.add_argument("--beta", default="0.1:4:64", help="grid MIN:MAX:N")
-    cmd.add_argument("--alpha-sa", dest="alpha_sa", default="0:3:64", help="grid MIN:MAX:N")
-    cmd.add_argument("--rho0", type=_number, default="0.3")
-    cmd.add_argument("--q0", type=_number, default="1")
-    cmd.add_argument("--boundaries", action="store_true", help="trace zone boundaries by root finding (mpmath)")
-    cmd.add_argument("--digits", type=int, default=10, help="digits of the traced boundaries")
+    cmd.add_argument("--depth", type=int, default=60, metavar="L", help="number of blocks L >= 1")
+    cmd.add_argument("--beta", default="0.1:4:64", metavar="MIN:MAX:N", help="beta grid (N points, ends included)")
+    cmd.add_argument("--alpha-sa", dest="alpha_sa", default="0:3:64", metavar="MIN:MAX:N", help="alpha_SA grid")
+    cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
+    cmd.add_argument("--q0", type=_number, default="1", metavar="X", help="input squared norm per feature q_0 > 0")
+    cmd.add_argument("--boundaries", action="store_true", help="trace the zone boundaries by root finding (mpmath)")
+    cmd.add_argument("--digits", type=int, default=10, metavar="N", help="correct digits of the traced boundaries")
     cmd.add_argument("--certify", action="store_true",
                      help="certify each traced boundary point with ball arithmetic (python-flint)")
-    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None)
-    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None)
-    cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None,
-                     help="optional zone: scaled first-layer query gradient below this is 'vanishing'")
-    cmd.add_argument("--point", default=None, help="mark BETA,ALPHA_SA on the plot")
-    cmd.add_argument("--out", default=None, help="FILE.png, FILE.svg or FILE.json")
+    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None, metavar="X",
+                     help="rank collapse when 1 - rho_L < X (1 - rho_0) (default 0.01)")
+    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None, metavar="X",
+                     help="entropy collapse when the mean attention IPR Y2 > X (default 0.1)")
+    cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None, metavar="X",
+                     help="optional zone: scaled first-layer query gradient below X is 'vanishing' (off by default)")
+    cmd.add_argument("--point", default=None, metavar="BETA,ALPHA_SA", help="mark a point on the plot")
+    cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.svg or FILE.json")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
 
-    cmd = sub.add_parser("prescribe", help="recommended (beta, alpha_SA) for an L-layer model")
+    cmd = command("prescribe", "recommended (beta, alpha_SA) for an L-layer model, with its margins")
     _add_architecture(cmd, beta=False, alpha_sa=False)
-    cmd.add_argument("--depth", type=int, required=True)
-    cmd.add_argument("--rho0", type=_number, default="0.3")
+    cmd.add_argument("--depth", type=int, required=True, metavar="L", help="number of blocks L >= 1")
+    cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_prescribe, table=None)
 
-    cmd = sub.add_parser("gradient", help="E||dL/dW_Q||^2 at initialisation (Result 2, corrected)")
-    cmd.add_argument("--beta", type=_number, required=True)
-    cmd.add_argument("--rho", type=_number, required=True)
-    cmd.add_argument("--q", type=_number, default="1")
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None)
-    cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1")
+    cmd = command("gradient", "scaled E||dL/dW_Q||^2 at initialisation (Result 2 corrected, docs/theory.md §9)")
+    cmd.add_argument("--beta", type=_number, required=True, metavar="X", help="inverse temperature beta > 0")
+    cmd.add_argument("--rho", type=_number, required=True, metavar="X", help="cosine similarity, -1 <= rho <= 1")
+    cmd.add_argument("--q", type=_number, default="1", metavar="X", help="squared norm per feature q > 0")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
+    cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1", metavar="X", help=_ARCH_HELP["sigma_v2"])
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
 
-    cmd = sub.add_parser("crosscheck", help="theory against stock HuggingFace BERT / GPT-2 at initialisation")
-    cmd.add_argument("--model", choices=MODELS, default="bert")
-    cmd.add_argument("--width", type=int, default=256)
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512)
-    cmd.add_argument("--depth", type=int, default=12)
-    cmd.add_argument("--beta", type=_number, default="0.5")
-    for name, default in (("sigma_w2", "0.2"), ("sigma_v2", "0.2"), ("sigma_b2", "4e-4"), ("sigma_o2", "1"),
-                          ("alpha_sa", "1"), ("alpha_mlp", "1"), ("rho0", "0.3"), ("q0", "1")):
-        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=default)
-    cmd.add_argument("--heads", type=int, default=1)
-    cmd.add_argument("--mlp-width", dest="mlp_width", type=int, default=None)
-    cmd.add_argument("--seeds", type=int, default=4)
-    cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=3)
-    cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true")
-    cmd.add_argument("--plot", default=None, help="save a PNG/SVG of model vs theory")
+    cmd = command("crosscheck", "theory against stock Hugging Face BERT / GPT-2 re-initialised with the theory's scalings")
+    cmd.add_argument("--model", choices=MODELS, default="bert", help="bert (post-LN encoder) or gpt2 (pre-LN decoder)")
+    cmd.add_argument("--width", type=int, default=256, metavar="D", help="hidden size d >= 2")
+    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512, metavar="T", help="sequence length T >= 4")
+    cmd.add_argument("--depth", type=int, default=12, metavar="L", help="number of blocks L >= 1")
+    cmd.add_argument("--beta", type=_number, default="0.5", metavar="X", help=_ARCH_HELP["beta"])
+    for name, default, text in (
+            ("sigma_w2", "0.2", _ARCH_HELP["sigma_w2"]), ("sigma_v2", "0.2", _ARCH_HELP["sigma_v2"]),
+            ("sigma_b2", "4e-4", _ARCH_HELP["sigma_b2"]),
+            ("sigma_o2", "1", "attention output projection variance times d, >= 0 (1 keeps the Gram matrix)"),
+            ("alpha_sa", "1", "residual strength around the attention, > 0"),
+            ("alpha_mlp", "1", "residual strength around the MLP, > 0"),
+            ("rho0", "0.3", "input cosine similarity, 0 <= rho_0 <= 1"),
+            ("q0", "1", "input squared norm per feature q_0 > 0")):
+        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=default, metavar="X", help=text)
+    cmd.add_argument("--heads", type=int, default=1, metavar="H", help="attention heads (must divide the width)")
+    cmd.add_argument("--mlp-width", dest="mlp_width", type=int, default=None, metavar="M",
+                     help="MLP intermediate size (default: the width)")
+    cmd.add_argument("--seeds", type=int, default=4, metavar="S", help="independent re-initialisations (>= 2 for errors)")
+    cmd.add_argument("--seed", type=int, default=0, metavar="K", help="random seed K >= 0")
+    cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=3, metavar="K",
+                     help="GPT-2: key counts of the late window the theory averages over")
+    cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true",
+                     help="zero the biases the theory does not have (b_Q, b_K, b_O)")
+    cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
-    cmd = sub.add_parser("check", help="published constants vs ours (table; exit 1 on any failure)")
+    cmd = command("check", "the paper's published constants against ours (table; exit 1 on any failure)")
+    cmd.add_argument("--constants", default=None, metavar="FILE",
+                     help="a constants TOML file to check instead of the shipped one")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_check, table=None)
 
-    cmd = sub.add_parser("latex", help="every formula as a LaTeX document")
-    cmd.add_argument("--out", default=None, help="write FILE.tex instead of stdout")
+    cmd = command("latex", "every formula of the library as a LaTeX document")
+    cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.tex instead of stdout")
     cmd.set_defaults(run=_cmd_latex, table=None, json=False)
 
-    cmd = sub.add_parser("report", help="the main job: an HTML report for one architecture")
+    cmd = command("report", "the main job: a self-contained HTML report for one architecture")
     _add_architecture(cmd, beta=False)
-    cmd.add_argument("--beta", type=_number, action="append", help="repeatable; default 0.5 and 3 (Figure 1)")
-    cmd.add_argument("--depth", type=int, default=50)
-    cmd.add_argument("--rho0", type=_number, default="0.3")
-    cmd.add_argument("--out", default="symsig-report", help="output directory")
-    cmd.add_argument("--width", type=int, default=256, help="Monte Carlo width d")
-    cmd.add_argument("--seeds", type=int, default=2, help="Monte Carlo draws")
-    cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true")
+    cmd.add_argument("--beta", type=_number, action="append", metavar="X",
+                     help="inverse temperature (repeatable; default: 0.5 and 3, as in Figure 1)")
+    cmd.add_argument("--depth", type=int, default=50, metavar="L", help="number of blocks L >= 1")
+    cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
+    cmd.add_argument("--out", default="symsig-report", metavar="DIR", help="output directory")
+    cmd.add_argument("--width", type=int, default=256, metavar="D", help="Monte Carlo width d")
+    cmd.add_argument("--seeds", type=int, default=2, metavar="S", help="Monte Carlo networks")
+    cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true", help="theory only, no Monte Carlo")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_report, table=None)
     return parser
@@ -346,9 +396,28 @@ def _table_layers(data: dict[str, Any]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def _join_negative_numbers(argv: Sequence[str]) -> list[str]:
+    """``--rho -1e-3`` -> ``--rho=-1e-3``: argparse takes "-1e-3" for an option otherwise."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and token.startswith("-") and _is_number(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symsig`` console script."""
-    args = _build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else argv))
     run: Callable[[argparse.Namespace], Any] = args.run
     try:
         result = run(args)

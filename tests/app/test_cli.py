@@ -116,3 +116,30 @@ def test_propagate_causal_position(capsys: pytest.CaptureFixture) -> None:
     assert main(base + ["--causal", "--position", "8"]) == 0
     early = json.loads(capsys.readouterr().out)
     assert early["Y2"][0] > causal["Y2"][0]  # fewer keys: more concentrated attention
+
+
+def test_every_option_has_help_and_version() -> None:
+    import argparse
+
+    from symsig import __version__
+    from symsig.app.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {opt.option_strings}" for name, cmd in sub.choices.items() for opt in cmd._actions
+               if opt.option_strings and not opt.help]
+    assert not missing
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"symsig {__version__}"
+
+
+def test_console_script_and_negative_numbers() -> None:
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("symsig")
+    assert script.exists() or shutil.which("symsig"), "the symsig console script is installed"
+    proc = subprocess.run([str(script), "critical", "--beta", "3", "--rho", "-1e-3", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rho_c"] == pytest.approx(7 / 9)
