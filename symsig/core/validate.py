@@ -1,7 +1,21 @@
-"""Input validation: one clear line per mistake (the CLI prints it and exits 2)."""
+"""Input validation: one clear line per mistake (the command line prints it and exits 2).
+
+Every comparison is exact: an input is read as the rational number its decimal spelling
+denotes (a float as its shortest decimal repr, the convention of the mpmath evaluators),
+so ``rho = "1.0000000000000001"`` is rejected as > 1 even though the nearest double is 1.
+Validators return the value as a float for the double-precision paths; the caller keeps
+the original object for the high-precision paths.
+
+Size guards (:data:`LIMITS`) stop inputs that would run for hours or exhaust memory
+before any work starts; :func:`no_limits` (``--no-limits`` on the command line) lifts them.
+"""
 from __future__ import annotations
 
+import contextlib
+import decimal
 import math
+from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
 
@@ -9,60 +23,156 @@ class InputError(ValueError):
     """Bad user input; the message is one line meant for the user."""
 
 
-def number(name: str, x: Any) -> float:
-    """``x`` as a finite float (strings such as '1e-3' allowed)."""
+#: Guards against inputs that would hang or exhaust memory (lifted by :func:`no_limits`).
+LIMITS: dict[str, int] = {
+    "depth": 100_000,        # layers of one trajectory
+    "dps": 1_000,            # decimal digits of an mpmath evaluation
+    "grid": 4_000_000,       # points of a diagram grid
+    "seq_len": 2**200,       # sequence length (the finite-T moments are exact up to here)
+    "width": 16_384,         # width of a simulated network
+    "seeds": 10_000,         # simulated networks
+}
+_LIFTED = [False]
+#: Largest decimal exponent accepted in a number (keeps exact arithmetic finite).
+_MAX_EXPONENT = 10_000
+
+
+@contextlib.contextmanager
+def no_limits() -> Iterator[None]:
+    """Lift the size guards of :data:`LIMITS` inside the ``with`` block."""
+    before = _LIFTED[0]
+    _LIFTED[0] = True
     try:
-        value = float(x)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {x!r}") from None
-    if not math.isfinite(value):
-        raise InputError(f"{name} must be finite, got {x!r}")
+        yield
+    finally:
+        _LIFTED[0] = before
+
+
+def limited(name: str, value: int, key: str | None = None) -> int:
+    """``value`` unless it exceeds ``LIMITS[key]`` (and the guards are not lifted)."""
+    limit = LIMITS[key or name]
+    if value > limit and not _LIFTED[0]:
+        raise InputError(f"{name} = {value} exceeds the guard {limit} (it would run for very long or exhaust "
+                         "memory); pass --no-limits (Python: symsig.core.validate.no_limits()) to run it anyway")
     return value
+
+
+def exact(name: str, x: Any) -> Fraction:
+    """The exact rational value of a user number (int, float, decimal string, Fraction, mpf, ...)."""
+    if isinstance(x, bool) or x is None:
+        raise InputError(f"{name} must be a number, got {x!r}")
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, int) or type(x).__name__ in ("int64", "int32", "integer"):
+        return Fraction(int(x))
+    if isinstance(x, float) or type(x).__name__ in ("float64", "float32", "floating"):
+        value = float(x)
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be finite, got {x!r}")
+        return Fraction(repr(value))
+    if type(x).__name__ == "mpf":  # mpmath: man * 2**exp, exactly
+        man, exp = x.man_exp if hasattr(x, "man_exp") else (None, None)
+        if man is None:
+            raise InputError(f"{name} must be finite, got {x!r}")
+        if abs(exp) > 4 * _MAX_EXPONENT:
+            raise InputError(f"{name} is out of range, got {x!r}")
+        return Fraction(man) * Fraction(2) ** exp
+    text = str(x).strip()
+    try:
+        dec = decimal.Decimal(text)
+    except (decimal.InvalidOperation, ValueError):
+        raise InputError(f"{name} must be a number, got {x!r}") from None
+    if not dec.is_finite():
+        raise InputError(f"{name} must be finite, got {x!r}")
+    if dec and abs(dec.adjusted()) > _MAX_EXPONENT:
+        raise InputError(f"{name} is out of range (|exponent| > {_MAX_EXPONENT}), got {text}")
+    return Fraction(dec)
+
+
+def number(name: str, x: Any) -> float:
+    """``x`` as a finite float (strings such as '1e-3' allowed); the exact value must fit a double."""
+    value = exact(name, x)
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise InputError(f"{name} is too large for double precision, got {x}")
+    return out
 
 
 def positive(name: str, x: Any) -> float:
-    value = number(name, x)
-    if value <= 0:
+    if not exact(name, x) > 0:
         raise InputError(f"{name} must be > 0, got {x}")
-    return value
+    return number(name, x)
 
 
 def nonnegative(name: str, x: Any) -> float:
-    value = number(name, x)
-    if value < 0:
+    if not exact(name, x) >= 0:
         raise InputError(f"{name} must be >= 0 (it is a variance or a strength), got {x}")
-    return value
+    return number(name, x)
 
 
 def correlation(name: str, x: Any) -> float:
-    value = number(name, x)
-    if not -1 <= value <= 1:
+    if not -1 <= exact(name, x) <= 1:
         raise InputError(f"{name} must lie in [-1, 1], got {x}")
-    return value
+    return number(name, x)
 
 
-def integer(name: str, x: Any, minimum: int) -> int:
+def interval(name: str, x: Any, lo: Any, hi: Any, *, closed: tuple[bool, bool] = (True, True)) -> float:
+    """``x`` in [lo, hi] (ends open where ``closed`` says so); None means unbounded."""
+    value = exact(name, x)
+    ok_lo = lo is None or (value >= exact("lo", lo) if closed[0] else value > exact("lo", lo))
+    ok_hi = hi is None or (value <= exact("hi", hi) if closed[1] else value < exact("hi", hi))
+    if not (ok_lo and ok_hi):
+        left, right = ("[" if closed[0] else "(") if lo is not None else "(", ("]" if closed[1] else ")") if hi is not None else ")"
+        raise InputError(f"{name} must lie in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}, got {x}")
+    return number(name, x)
+
+
+def integer(name: str, x: Any, minimum: int, limit: str | None = None) -> int:
+    """An integer >= ``minimum`` (integral strings such as '1e3' allowed), guarded by ``LIMITS[limit]``."""
     try:
-        value = int(x)
-    except (TypeError, ValueError):
+        value = exact(name, x)
+    except InputError:
         raise InputError(f"{name} must be an integer, got {x!r}") from None
-    if value != number(name, x) or value < minimum:
+    if value.denominator != 1:
+        raise InputError(f"{name} must be an integer, got {x}")
+    if value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {x}")
-    return value
+    return limited(name, int(value), limit) if limit else int(value)
 
 
 def overlap(q: Any, p: Any) -> None:
     """|p| <= q: the Gram matrix of a token simplex has |overlap| <= norm."""
-    if abs(number("p", p)) > number("q", q):
+    if abs(exact("p", p)) > exact("q", q):
         raise InputError(f"need |p| <= q, got q = {q}, p = {p}")
 
 
 def dps(x: Any) -> int | None:
     """Decimal digits of precision (None means float)."""
-    return None if x is None else integer("dps", x, 1)
+    return None if x is None else integer("dps", x, 1, limit="dps")
 
 
 def choice(name: str, x: Any, options: tuple[str, ...]) -> str:
-    if x not in options:
-        raise InputError(f"unknown {name} {x!r}; choose from {', '.join(options)}")
+    if not isinstance(x, str) or x not in options:
+        close = _closest(str(x), options)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise InputError(f"unknown {name} {x!r}{hint}; choose from {', '.join(options)}")
     return x
+
+
+def keywords(function: str, given: Any, allowed: Any) -> None:
+    """Reject unknown keyword arguments with a "did you mean" hint (one line)."""
+    for key in given:
+        if key not in allowed:
+            close = _closest(key, tuple(allowed))
+            hint = f"; did you mean {close!r}?" if close else ""
+            raise InputError(f"{function}() got an unknown argument {key!r}{hint}")
+
+
+def _closest(word: str, options: tuple[str, ...]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return found[0] if found else None
