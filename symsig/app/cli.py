@@ -116,13 +116,10 @@ def _cmd_simulate(args: argparse.Namespace) -> Any:
 
 
 def _cmd_latex(args: argparse.Namespace) -> Any:
-    from .latex import document
+    from .latex import latex
 
-    text = document()
+    text = latex(out=args.out)
     if args.out:
-        from pathlib import Path
-
-        Path(args.out).write_text(text)
         sys.stderr.write(f"wrote {args.out}\n")
     else:
         sys.stdout.write(text)
@@ -187,12 +184,9 @@ def _point(text: str) -> tuple[float, float]:
 
 def _check_out(out: str) -> None:
     """Validate --out before any work, so that bad input writes nothing."""
-    from pathlib import Path
+    from ..core import validate
 
-    if Path(out).suffix.lower() not in (".png", ".svg", ".json"):
-        raise ValueError(f"--out must end in .png, .svg or .json, got {out!r}")
-    if not Path(out).resolve().parent.is_dir():
-        raise ValueError(f"--out directory does not exist: {Path(out).parent}")
+    validate.output("--out", out, suffixes=(".png", ".svg", ".json"))
 
 
 def _write_out(result: Any, out: str, point: tuple[float, float] | None) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import sympy as sp
 
+from ..core import validate
 from ..theory import activations, rem
 from ..theory.layers import Attention, LayerNorm, Residual, State, symbolic_state
 from ..theory.symbols import LATEX_NAMES, alpha_mlp, alpha_sa, beta, c, m, p, q, sigma_b2, sigma_v2, sigma_w2, v
@@ -114,6 +116,18 @@ def _extra_formulas() -> list[Formula]:
         for section, label, lhs, expr, source in getattr(module, "latex_formulas", lambda: [])():
             extra.append(Formula(section, label, lhs, expr, source))
     return extra
+
+
+def latex(*, out: str | Path | None = None) -> str:
+    """``symsig latex``: the LaTeX document of every formula; written to ``out`` (.tex) if given.
+
+    The output path is checked before the document is built, so a bad path writes nothing.
+    """
+    target = validate.output("out", out, suffixes=(".tex",)) if out is not None else None
+    text = document()
+    if target is not None:
+        target.write_text(text)
+    return text
 
 
 def document() -> str:

@@ -102,9 +102,7 @@ def report(
     width = validate.integer("width", width, 2)
     for b in betas:
         validate.positive("beta", b)
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise validate.InputError(f"--out {out_dir} exists and is not a directory")
+    out_dir = validate.output("out", out, directory=True)
     steps = 7
     tick: Callable[[int, str], None] = (lambda i, w: _progress(i, steps, w)) if progress else (lambda i, w: None)
     fields = {k: v for k, v in arch.to_dict().items() if k not in ("beta", "seq_len")}

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import decimal
 import math
+import os
 from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 
@@ -152,6 +154,36 @@ def overlap(q: Any, p: Any) -> None:
 def dps(x: Any) -> int | None:
     """Decimal digits of precision (None means float)."""
     return None if x is None else integer("dps", x, 1, limit="dps")
+
+
+def output(name: str, path: Any, *, suffixes: tuple[str, ...] = (), directory: bool = False) -> Path:
+    """An output path that can be written, checked *before* any work (nothing half-written).
+
+    The check creates and removes a probe file where the output will go: permission bits
+    do not tell (root ignores them; /proc refuses files whatever they say).
+    """
+    target = Path(str(path)).expanduser()
+    if not str(path):
+        raise InputError(f"{name} must be a path, got an empty string")
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise InputError(f"{name} must end in {', '.join(suffixes)}, got {target.name}")
+    if directory and target.exists() and not target.is_dir():
+        raise InputError(f"{name} {target} exists and is not a directory")
+    if not directory and target.is_dir():
+        raise InputError(f"{name} {target} is a directory, expected a file")
+    where = target if directory and target.is_dir() else target.parent
+    if not where.is_dir():
+        if directory and where.parent.is_dir():  # the directory itself will be created
+            where = where.parent
+        else:
+            raise InputError(f"{name}: directory {where} does not exist")
+    probe = where / f".symsig-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot write in {where} ({exc.strerror or exc})") from None
+    return target
 
 
 def choice(name: str, x: Any, options: tuple[str, ...]) -> str:
