@@ -166,6 +166,8 @@ class AttentionNet:
 
 def number(expr: Any, values: Mapping[sp.Symbol, float]) -> float:
     """The float value of a layer parameter with ``values`` substituted."""
+    if isinstance(expr, sp.Symbol) and expr in values:  # the common case, without SymPy arithmetic
+        return float(values[expr])
     val = sp.sympify(expr).xreplace({k: sp.sympify(v) for k, v in values.items()})
     if val.free_symbols:
         names = ", ".join(sorted(str(s) for s in val.free_symbols))
