@@ -188,28 +188,29 @@ class AttnStats(NamedTuple):
 
 
 def softmax_inplace(buf: np.ndarray, causal: bool = False, tmp: np.ndarray | None = None) -> AttnStats:
-    """Turn the logits in ``buf`` (T, T) into A_ts = exp(a_ts) / sum_u exp(a_tu) in place
-    (a_ts = -inf for s > t when causal) and return the row statistics :class:`AttnStats`.
+    """Turn the logits in ``buf`` (rows t = queries, columns s = keys) into
+    A_ts = exp(a_ts) / sum_u exp(a_tu) in place (a_ts = -inf for s > t when causal) and
+    return the row statistics :class:`AttnStats` (X over pairs of rows).
 
     Row chunks of :data:`ROW_CHUNK` bound the temporaries (``tmp``, at least
-    (min(T, ROW_CHUNK), T), is allocated when not given).  Entropy per row:
+    (min(rows, ROW_CHUNK), columns), is allocated when not given).  Entropy per row:
     -sum_s A_s log A_s = log Z - sum_s A_s a'_s with a' = a - max_s a (two non-negative
     terms, no cancellation; avoids a log per entry).
     """
-    n_tok = buf.shape[0]
+    n_rows, n_keys = buf.shape
     if tmp is None:
-        tmp = np.empty((min(n_tok, ROW_CHUNK), n_tok), dtype=buf.dtype)
+        tmp = np.empty((min(n_rows, ROW_CHUNK), n_keys), dtype=buf.dtype)
     # masked logits: huge but finite, so that exp() = 0 and 0 * a' = 0 (not NaN)
     fill = -np.finfo(buf.dtype).max / 4
-    y2 = np.empty(n_tok)
-    ent = np.empty(n_tok)
-    colsum = np.zeros(n_tok)
-    for r0 in range(0, n_tok, ROW_CHUNK):
-        r1 = min(r0 + ROW_CHUNK, n_tok)
+    y2 = np.empty(n_rows)
+    ent = np.empty(n_rows)
+    colsum = np.zeros(n_keys)
+    for r0 in range(0, n_rows, ROW_CHUNK):
+        r1 = min(r0 + ROW_CHUNK, n_rows)
         a = buf[r0:r1]
         e = tmp[: r1 - r0]
         if causal:  # row t keeps s <= t
-            a[np.arange(n_tok)[None, :] > np.arange(r0, r1)[:, None]] = fill
+            a[np.arange(n_keys)[None, :] > np.arange(r0, r1)[:, None]] = fill
         a -= a.max(axis=1, keepdims=True)
         np.exp(a, out=e)
         z = e.sum(axis=1)
@@ -217,7 +218,7 @@ def softmax_inplace(buf: np.ndarray, causal: bool = False, tmp: np.ndarray | Non
         np.multiply(e, (1.0 / z)[:, None], out=a)
         y2[r0:r1] = np.einsum("ij,ij->i", a, a)
         colsum += a.sum(axis=0)
-    x_overlap = (colsum @ colsum - y2.sum()) / (n_tok * (n_tok - 1))
+    x_overlap = (colsum @ colsum - y2.sum()) / (n_rows * (n_rows - 1)) if n_rows > 1 else math.nan
     return AttnStats(y2, ent, float(x_overlap))
 
 
