@@ -47,7 +47,7 @@ from ..core.stats import mean_err
 from ..core.validate import InputError  # ValueError subclass the CLI reports in one line
 from ..theory.blocks import build
 from ..theory.layers import Layer
-from .network import Recorder, Shape, architecture_values, finite_width, is_causal
+from .network import Node, Recorder, Shape, architecture_values, finite_width, is_causal
 from .forward import (ActFn, AttnStats, apply_activation, attention, layer_norm, make_input, mlp, sigma_a,
                       softmax_rows, token_stats)
 
@@ -122,7 +122,7 @@ class SimResult:
 
 @dataclass(frozen=True)
 class _Run:
-    block: Any  # a network.Node: one block, drawn afresh for every layer
+    block: Node  # one block, its weights drawn afresh for every layer
     depth: int
     seq_len: int
     width: int
@@ -237,7 +237,7 @@ def _settings(**kw: Any) -> dict[str, Any]:
     }
 
 
-def _block_network(block: Any, activation: Any, s: Mapping[str, Any]) -> Any:
+def _block_network(block: Any, activation: Any, s: Mapping[str, Any]) -> Node:
     """The finite-width network of one block: a named block's layer composition
     (:func:`symsig.theory.blocks.build`) or the given Layer tree, walked by ``finite_width``."""
     tree = block if isinstance(block, Layer) else build(block, activation, finite_t=s["causal"], causal=s["causal"])
