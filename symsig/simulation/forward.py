@@ -60,42 +60,70 @@ def sigma_a(beta: float, seq_len: int) -> float:
 
 
 def normal(rng: np.random.Generator, shape: int | tuple[int, ...], var: float,
-           dtype: np.dtype | type = np.float64) -> np.ndarray:
-    """Entries N(0, var): standard normals (in dtype) scaled by sqrt(var)."""
+           dtype: np.dtype | type = np.float64, out: np.ndarray | None = None) -> np.ndarray:
+    """Entries N(0, var): standard normals (in dtype) scaled by sqrt(var), drawn into
+    ``out`` (of that shape and dtype; the same numbers) when given."""
     dt = np.dtype(dtype)
-    out = rng.standard_normal(shape, dtype=dt)
+    if out is None:
+        out = rng.standard_normal(shape, dtype=dt)
+    else:
+        rng.standard_normal(dtype=dt, out=out)
     out *= dt.type(math.sqrt(var))
     return out
 
 
+class Workspace:
+    """Arrays kept by name, to draw a layer's weights into the same memory each time it runs.
+
+    Fresh arrays of weights cost page faults whenever the allocator has returned the memory
+    to the system (measured on the Figure-1 shapes: a third of the simulation's faults);
+    a network node owns one workspace for its weights, which are dead once it has run.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        arr = self.arrays.get(name)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = self.arrays[name] = np.empty(shape, dtype)
+        return arr
+
+
 def draw_dense(rng: np.random.Generator, fan_in: int, fan_out: int, weight: float, bias: float | None,
-               dtype: np.dtype | type = np.float64) -> tuple[np.ndarray, np.ndarray | None]:
+               dtype: np.dtype | type = np.float64, *, into: Workspace | None = None,
+               name: str = "") -> tuple[np.ndarray, np.ndarray | None]:
     """(W, b) of a dense layer h @ W + b: W (fan_in, fan_out) entries N(0, weight / fan_in),
-    then b (fan_out,) entries N(0, bias); no b drawn when ``bias`` is None."""
-    w = normal(rng, (fan_in, fan_out), weight / fan_in, dtype)
-    return w, None if bias is None else normal(rng, fan_out, bias, dtype)
+    then b (fan_out,) entries N(0, bias); no b drawn when ``bias`` is None.  With a
+    workspace ``into`` they are drawn into its arrays "W" + name and "b" + name."""
+    dt = np.dtype(dtype)
+    shapes = {"W": (fan_in, fan_out), "b": (fan_out,)}
+    buf = {k: None if into is None else into(k + name, sh, dt) for k, sh in shapes.items()}
+    w = normal(rng, shapes["W"], weight / fan_in, dt, buf["W"])
+    return w, None if bias is None else normal(rng, shapes["b"], bias, dt, buf["b"])
 
 
 def draw_attention(rng: np.random.Generator, width: int, *, sigma_a: float, value: float, bias: float,
-                   out_proj: float | None = None, dtype: np.dtype | type = np.float64) -> dict[str, np.ndarray]:
+                   out_proj: float | None = None, dtype: np.dtype | type = np.float64,
+                   into: Workspace | None = None) -> dict[str, np.ndarray]:
     """Weights of one attention layer, in the order W_Q, W_K (N(0, sigma_a / d)), W_V
     (N(0, value / d)), b_V (N(0, bias)), and W_O (N(0, out_proj / d), no bias) if
-    ``out_proj`` is not None."""
+    ``out_proj`` is not None (drawn into the workspace ``into`` if given)."""
     d = width
-    w: dict[str, np.ndarray] = {"W_Q": draw_dense(rng, d, d, sigma_a, None, dtype)[0],
-                                "W_K": draw_dense(rng, d, d, sigma_a, None, dtype)[0]}
-    w["W_V"], w["b_V"] = draw_dense(rng, d, d, value, bias, dtype)
+    w: dict[str, np.ndarray] = {"W_Q": draw_dense(rng, d, d, sigma_a, None, dtype, into=into, name="_Q")[0],
+                                "W_K": draw_dense(rng, d, d, sigma_a, None, dtype, into=into, name="_K")[0]}
+    w["W_V"], w["b_V"] = draw_dense(rng, d, d, value, bias, dtype, into=into, name="_V")
     if out_proj is not None:
-        w["W_O"] = draw_dense(rng, d, d, out_proj, None, dtype)[0]
+        w["W_O"] = draw_dense(rng, d, d, out_proj, None, dtype, into=into, name="_O")[0]
     return w
 
 
 def draw_mlp(rng: np.random.Generator, width: int, hidden: int, *, weight: float, bias: float,
-             dtype: np.dtype | type = np.float64) -> dict[str, np.ndarray]:
+             dtype: np.dtype | type = np.float64, into: Workspace | None = None) -> dict[str, np.ndarray]:
     """Weights of an MLP d -> m -> d, in the order W_1 (d, m) N(0, weight / d), b_1,
-    W_2 (m, d) N(0, weight / m), b_2 (biases N(0, bias))."""
-    w1, b1 = draw_dense(rng, width, hidden, weight, bias, dtype)
-    w2, b2 = draw_dense(rng, hidden, width, weight, bias, dtype)
+    W_2 (m, d) N(0, weight / m), b_2 (biases N(0, bias); drawn into ``into`` if given)."""
+    w1, b1 = draw_dense(rng, width, hidden, weight, bias, dtype, into=into, name="_1")
+    w2, b2 = draw_dense(rng, hidden, width, weight, bias, dtype, into=into, name="_2")
     return {"W_1": w1, "b_1": b1, "W_2": w2, "b_2": b2}
 
 
@@ -278,6 +306,6 @@ def attention(
     return y, AttnStats(y2 / heads, ent / heads, x_ov / heads)
 
 
-__all__ = ["ROW_CHUNK", "ActFn", "AttnStats", "sigma_a", "normal", "draw_dense", "draw_attention",
+__all__ = ["ROW_CHUNK", "ActFn", "AttnStats", "Workspace", "sigma_a", "normal", "draw_dense", "draw_attention",
            "draw_mlp", "make_input", "layer_norm", "token_stats", "dense", "activation_fn",
            "apply_activation", "mlp", "softmax_inplace", "softmax_rows", "attention"]

@@ -99,7 +99,7 @@ class ResidualNet:
         out = self.branch.run(h, rng, rec)
         if out is h:  # an identity branch: do not add into the stream itself
             out = h.copy()
-        out += self.alpha * h
+        out += h if self.alpha == 1.0 else self.alpha * h  # 1.0 * h == h exactly: skip the temporary
         return out
 
 
@@ -109,15 +109,20 @@ class LayerNormNet:
         return forward.layer_norm(h)
 
 
+def _workspace() -> Any:
+    return field(default_factory=forward.Workspace, compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class DenseNet:
     weight: float
     bias: float | None
     shape: Shape
+    ws: forward.Workspace = _workspace()
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
         d = self.shape.width
-        return forward.dense(h, *forward.draw_dense(rng, d, d, self.weight, self.bias, self.shape.dtype))
+        return forward.dense(h, *forward.draw_dense(rng, d, d, self.weight, self.bias, self.shape.dtype, into=self.ws))
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,12 @@ class MLPNet:
     bias: float
     phi: ActFn
     shape: Shape
+    ws: forward.Workspace = _workspace()
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
         s = self.shape
-        w = forward.draw_mlp(rng, s.width, s.mlp_width, weight=self.weight, bias=self.bias, dtype=s.dtype)
+        w = forward.draw_mlp(rng, s.width, s.mlp_width, weight=self.weight, bias=self.bias, dtype=s.dtype,
+                             into=self.ws)
         return forward.mlp(h, w["W_1"], w["b_1"], w["W_2"], w["b_2"], act_fn=self.phi)
 
 
@@ -149,11 +156,12 @@ class AttentionNet:
     gain_control: bool
     causal: bool
     shape: Shape
+    ws: forward.Workspace = _workspace()
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
         s = self.shape
         w = forward.draw_attention(rng, s.width, sigma_a=self.sigma_a, value=self.value, bias=self.bias,
-                                   out_proj=s.out_proj, dtype=s.dtype)
+                                   out_proj=s.out_proj, dtype=s.dtype, into=self.ws)
         y, stats = forward.attention(h, w["W_Q"], w["W_K"], w["W_V"], w["b_V"], heads=s.heads,
                                      causal=self.causal, gain_control=self.gain_control, w_o=w.get("W_O"))
         if rec is not None:
