@@ -82,6 +82,8 @@ class Node(Protocol):
 
 @dataclass(frozen=True)
 class SerialNet:
+    """h <- node_k(... node_1(h)): the children left to right."""
+
     nodes: tuple[Node, ...]
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
@@ -92,6 +94,8 @@ class SerialNet:
 
 @dataclass(frozen=True)
 class ResidualNet:
+    """h <- alpha h + branch(h) (alpha scales the skip path, docs/theory.md §6.5)."""
+
     alpha: float
     branch: Node
 
@@ -105,6 +109,8 @@ class ResidualNet:
 
 @dataclass(frozen=True)
 class LayerNormNet:
+    """h_t <- (h_t - mean_i h_ti) / std_i h_ti (no affine, eps = 0)."""
+
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
         return forward.layer_norm(h)
 
@@ -115,6 +121,8 @@ def _workspace() -> Any:
 
 @dataclass(frozen=True)
 class DenseNet:
+    """h <- h @ W + b, W (d, d) entries N(0, weight / d), b entries N(0, bias) (or none)."""
+
     weight: float
     bias: float | None
     shape: Shape
@@ -127,6 +135,8 @@ class DenseNet:
 
 @dataclass(frozen=True)
 class ActivationNet:
+    """h <- phi(h) elementwise."""
+
     phi: ActFn
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
@@ -135,6 +145,8 @@ class ActivationNet:
 
 @dataclass(frozen=True)
 class MLPNet:
+    """h <- phi(h @ W_1 + b_1) @ W_2 + b_2 with hidden width m (forward.draw_mlp)."""
+
     weight: float
     bias: float
     phi: ActFn
@@ -150,6 +162,8 @@ class MLPNet:
 
 @dataclass(frozen=True)
 class AttentionNet:
+    """h <- Attn(h) (forward.attention; W_Q, W_K entries N(0, sigma_a / d)); records its statistics."""
+
     sigma_a: float
     value: float
     bias: float
