@@ -1,4 +1,4 @@
-"""Achieved matmul FLOP/s of ``symsig.simulate.simulate_stack`` vs numpy's own matmul.
+"""Achieved matmul FLOP/s of ``symsig.simulation.stack.simulate_stack`` vs numpy's own matmul.
 
 The simulation is GEMM-bound: its FLOPs are counted with ``count_matmul_flops``
 (2 m n k per product) and divided by its wall time; the reference runs exactly

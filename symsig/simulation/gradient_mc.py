@@ -3,7 +3,8 @@
 One attention layer of width d with the model of :mod:`symsig.theory.gradient`:
 tokens with Gram p 11^T + (q - p) I, W_Q, W_K ~ N(0, sigma_a/d), W_V ~ N(0, sigma_v2/d),
 upstream gradients g_t ~ N(0, I_d), loss L = (1/T) sum_t g_t . y_t; the backward pass
-is analytic (checked against finite differences in the tests).
+is analytic (checked against finite differences in the tests). The forward pass and the
+draws are those of :mod:`symsig.simulation.forward` (h @ W, W of shape (fan_in, fan_out)).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from ..core import validate
 from ..core.results import Result
 from ..analysis.gradient import validate_point
+from .forward import dense, make_input, normal, sigma_a, softmax_inplace, softmax_rows
 
 
 # -------------------------------------------------------------------- Monte Carlo
@@ -44,33 +46,26 @@ class GradSimResult(Result):
 def make_inputs(rng: np.random.Generator, d: int, T: int, q: float, p: float) -> np.ndarray:
     """Tokens x_t = sqrt(p) c + sqrt(q - p) xi_t (c, xi_t iid N(0, I_d)): E x_t.x_s/d = p + (q-p) delta_ts.
 
-    Needs 0 <= p <= q (a common component cannot create negative overlaps).
+    :func:`symsig.simulation.forward.make_input` at q0 = q, rho0 = p / q. Needs
+    0 <= p <= q (a common component cannot create negative overlaps).
     """
-    common = rng.standard_normal(d)
-    return math.sqrt(p) * common[None, :] + math.sqrt(q - p) * rng.standard_normal((T, d))
+    return make_input(rng, T, d, rho0=p / q, q0=q)
 
 
 def attention_forward(x: np.ndarray, wq: np.ndarray, wk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Queries Q = x W_Q^T, keys K = x W_K^T and A = softmax_s(Q K^T / sqrt(d)) row-wise."""
-    d = x.shape[1]
-    queries, keys = x @ wq.T, x @ wk.T
-    return queries, keys, _softmax_rows(queries @ keys.T / math.sqrt(d))
-
-
-def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """Row softmax, shifted by the row max for stability."""
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    """Queries Q = x W_Q, keys K = x W_K and A = softmax_s(Q K^T / sqrt(d)) row-wise."""
+    queries, keys = dense(x, wq), dense(x, wk)
+    return queries, keys, softmax_rows(queries @ keys.T / math.sqrt(x.shape[1]))
 
 
 def loss(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, g: np.ndarray) -> float:
-    """L = (1/T) sum_t g_t . y_t with y_t = sum_s A_ts W_V x_s."""
+    """L = (1/T) sum_t g_t . y_t with y_t = sum_s A_ts x_s W_V."""
     _, _, att = attention_forward(x, wq, wk)
-    return float(np.sum(g * (att @ (x @ wv.T))) / x.shape[0])
+    return float(np.sum(g * (att @ dense(x, wv))) / x.shape[0])
 
 
 def logit_grad(att: np.ndarray, gv: np.ndarray) -> np.ndarray:
-    """dL/da_ts = (1/T) A_ts (G_ts - sum_u A_tu G_tu), G_ts = g_t . W_V x_s (softmax Jacobian)."""
+    """dL/da_ts = (1/T) A_ts (G_ts - sum_u A_tu G_tu), G_ts = g_t . (x_s W_V) (softmax Jacobian)."""
     T = att.shape[0]
     return att * (gv - np.sum(att * gv, axis=1, keepdims=True)) / T
 
@@ -78,11 +73,11 @@ def logit_grad(att: np.ndarray, gv: np.ndarray) -> np.ndarray:
 def backward_qk(
     x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, g: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Analytic dL/dW_Q = (1/sqrt d) (delta K)^T x and dL/dW_K = (1/sqrt d) (delta^T Q)^T x."""
+    """Analytic dL/dW_Q = x^T (delta K) / sqrt(d) and dL/dW_K = x^T (delta^T Q) / sqrt(d) (W of shape (d_in, d_out))."""
     queries, keys, att = attention_forward(x, wq, wk)
-    delta = logit_grad(att, g @ (x @ wv.T).T)
+    delta = logit_grad(att, g @ dense(x, wv).T)
     s = math.sqrt(x.shape[1])
-    return (delta @ keys).T @ x / s, (delta.T @ queries).T @ x / s
+    return x.T @ (delta @ keys) / s, x.T @ (delta.T @ queries) / s
 
 
 def simulate_grad_wq_sweep(
@@ -98,8 +93,8 @@ def simulate_grad_wq_sweep(
     """``simulate_grad_wq`` for several betas, reusing each seed's draws across betas.
 
     Logits scale as sigma_a = beta sqrt(log T) and K, Q as sqrt(sigma_a), so one draw of
-    (x, W_Q, W_K, W_V, g) at sigma_a = 1 serves every beta (results are correlated
-    across betas, independent across seeds).
+    (x, W_K, W_Q, W_V, g, in this order) at sigma_a = 1 serves every beta (results are
+    correlated across betas, independent across seeds).
     """
     _check_sim(betas, d, T, q, p, sigma_v2, seeds)
     rng = np.random.default_rng(seed)
@@ -107,19 +102,19 @@ def simulate_grad_wq_sweep(
     out = np.empty((len(betas), seeds, 3))
     for k in range(seeds):
         x = make_inputs(rng, d, T, q, p)
-        keys1 = x @ rng.standard_normal((d, d)).T / math.sqrt(d)  # W_K at sigma_a = 1
-        queries1 = x @ rng.standard_normal((d, d)).T / math.sqrt(d)
+        keys1 = dense(x, normal(rng, (d, d), 1.0 / d))  # W_K at sigma_a = 1
+        queries1 = dense(x, normal(rng, (d, d), 1.0 / d))
         logits1 = queries1 @ keys1.T / math.sqrt(d)
-        v = x @ (math.sqrt(sigma_v2 / d) * rng.standard_normal((d, d))).T
-        gv = rng.standard_normal((T, d)) @ v.T
-        del v
+        values = dense(x, normal(rng, (d, d), sigma_v2 / d))
+        gv = normal(rng, (T, d), 1.0) @ values.T  # G_ts = g_t . (x_s W_V)
+        del values
         for i, b in enumerate(betas):
-            sa = b * math.sqrt(math.log(T))
-            att = _softmax_rows(sa * logits1)
+            sa = sigma_a(b, T)
+            att = sa * logits1
+            y2 = softmax_inplace(att).Y2_pos
             delta = logit_grad(att, gv)
-            dwq = (delta @ keys1).T @ x * math.sqrt(sa / d)
-            dwk = (delta.T @ queries1).T @ x * math.sqrt(sa / d)
-            y2 = np.sum(att**2, axis=1)
+            dwq = x.T @ (delta @ keys1) * math.sqrt(sa / d)
+            dwk = x.T @ (delta.T @ queries1) * math.sqrt(sa / d)
             trj2 = y2 - 2 * np.sum(att**3, axis=1) + y2**2
             out[i, k] = (np.sum(dwq**2) * scale, np.sum(dwk**2) * scale, trj2.mean())
     return [_summarise(b, d, T, out[i]) for i, b in enumerate(betas)]

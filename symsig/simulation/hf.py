@@ -74,7 +74,8 @@ from ..numerics import compile as numerics
 from ..theory.activations import kernel as named_kernel
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State, symbolic_state
 from ..theory.symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q, sigma_b2
-from .stack import make_input, token_stats
+from .forward import draw_attention, draw_mlp, make_input, normal, token_stats
+from .forward import sigma_a as query_key_scale
 
 
 #: Variance (times d) of the attention output projection W_O (the paper has none).
@@ -169,22 +170,15 @@ def build_model(model: str, *, width: int, seq_len: int, depth: int, heads: int 
 def draw_layers(rng: np.random.Generator, extra: np.random.Generator, *, width: int, depth: int,
                 mlp_width: int, sigma_a: float, sigma_w2: float, sigma_v2: float, sigma_b2: float,
                 sigma_o2: float, extra_biases: bool) -> list[dict[str, np.ndarray]]:
-    """Weights of every layer in the ``simulate_stack(out_proj=True)`` order and layout."""
-    d, m = width, mlp_width
-
-    def normal(g: np.random.Generator, shape: tuple[int, ...], var: float) -> np.ndarray:
-        return g.standard_normal(shape) * math.sqrt(var)
-
+    """Weights of every layer in the ``simulate_stack(out_proj=True)`` order and layout
+    (:func:`symsig.simulation.forward.draw_attention` then ``draw_mlp``, float64), plus
+    b_Q, b_K, b_O (N(0, sigma_b2) if ``extra_biases``, else zero) from ``extra``."""
+    bvar = sigma_b2 if extra_biases else 0.0
     layers = []
     for _ in range(depth):
-        w = {"W_Q": normal(rng, (d, d), sigma_a / d), "W_K": normal(rng, (d, d), sigma_a / d),
-             "W_V": normal(rng, (d, d), sigma_v2 / d), "b_V": normal(rng, (d,), sigma_b2),
-             "W_O": normal(rng, (d, d), sigma_o2 / d), "W_1": normal(rng, (d, m), sigma_w2 / d),
-             "b_1": normal(rng, (m,), sigma_b2), "W_2": normal(rng, (m, d), sigma_w2 / m),
-             "b_2": normal(rng, (d,), sigma_b2)}
-        bvar = sigma_b2 if extra_biases else 0.0
-        w |= {"b_Q": normal(extra, (d,), bvar), "b_K": normal(extra, (d,), bvar),
-              "b_O": normal(extra, (d,), bvar)}
+        w = draw_attention(rng, width, sigma_a=sigma_a, value=sigma_v2, bias=sigma_b2, out_proj=sigma_o2)
+        w |= draw_mlp(rng, width, mlp_width, weight=sigma_w2, bias=sigma_b2)
+        w |= {k: normal(extra, width, bvar) for k in ("b_Q", "b_K", "b_O")}
         layers.append(w)
     return layers
 
@@ -303,7 +297,7 @@ def run_model(net: Any, model: str, *, beta: float, sigma_w2: float, sigma_v2: f
     cfg = net.config
     width, depth, seq_len = cfg.hidden_size, cfg.num_hidden_layers, cfg.max_position_embeddings
     m = cfg.intermediate_size if model == "bert" else cfg.n_inner
-    sigma_a = beta * math.sqrt(math.log(seq_len))
+    sigma_a = query_key_scale(beta, seq_len)
     branch_scale, stream_scale = residual_scales(model, depth, alpha_sa, alpha_mlp)
     runs = []
     for ss in np.random.SeedSequence(seed).spawn(seeds):

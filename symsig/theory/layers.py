@@ -109,9 +109,36 @@ class Residual(Layer):
         return State(out.q + a2 * state.q, out.p + a2 * state.p, out.observables)
 
 
-def mlp(kernel: activations.Kernel) -> Serial:
+class MLP(Serial):
+    """Dense(weight, bias) -> Activation(kernel) -> Dense(weight, bias) (docs/theory.md §5.7).
+
+    Exactly that Serial (same map); a class of its own because a finite-width network
+    must know where the hidden layer is: its width is the MLP width m, which is the
+    fan-in of the second Dense (:mod:`symsig.simulation.network`).
+    """
+
+    def __init__(self, kernel: activations.Kernel, weight: sp.Expr = sigma_w2, bias: sp.Expr = sigma_b2) -> None:
+        super().__init__(Dense(weight, bias), Activation(kernel), Dense(weight, bias))
+
+    @property
+    def kernel(self) -> activations.Kernel:
+        """The activation's kernel."""
+        return self.layers[1].kernel
+
+    @property
+    def weight(self) -> sp.Expr:
+        """Weight variance (times fan-in) of both dense layers."""
+        return self.layers[0].weight
+
+    @property
+    def bias(self) -> sp.Expr:
+        """Bias variance of both dense layers."""
+        return self.layers[0].bias
+
+
+def mlp(kernel: activations.Kernel) -> MLP:
     """dense(sigma_w2, sigma_b2) -> activation -> dense(sigma_w2, sigma_b2)."""
-    return Serial(Dense(), Activation(kernel), Dense())
+    return MLP(kernel)
 
 
 @dataclass(frozen=True)
@@ -184,6 +211,7 @@ __all__ = [
     "Activation",
     "Residual",
     "Attention",
+    "MLP",
     "mlp",
     "symbolic_state",
     "alpha_sa",

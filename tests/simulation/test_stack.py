@@ -20,7 +20,8 @@ from scipy.stats import norm
 import importlib
 
 sim = importlib.import_module("symsig.simulation.stack")  # the module (symsig.simulate is the API function)
-from symsig.simulation.stack import SimResult, simulate_stack
+from symsig.simulation import forward  # noqa: E402
+from symsig.simulation.stack import SimResult, simulate_stack  # noqa: E402
 
 BASE = dict(beta=0.5, sigma_w2=0.2, sigma_v2=0.2, sigma_b2=4e-4, alpha_sa=1.0, alpha_mlp=1.0,
             rho0=0.2)
@@ -231,13 +232,14 @@ def _attn_weights():
 @pytest.mark.parametrize("causal", [False, True])
 def test_softmax_stats_chunked_equal_reference(causal):
     _, logits = _attn_weights()
-    ref = sim.softmax_rows(logits, causal=causal)
+    n = logits.shape[0]  # independent reference: scipy's softmax of the masked logits
+    ref = sps.softmax(np.where(np.triu(np.ones((n, n), bool), 1) & causal, -np.inf, logits), axis=1)
+    np.testing.assert_allclose(sim.softmax_rows(logits, causal=causal), ref, rtol=1e-12, atol=1e-15)
     buf = logits.copy()
-    y2, ent, x_ov = sim._softmax_stats_inplace(buf, causal, np.empty((256, buf.shape[0])))
+    y2, ent, x_ov = forward.softmax_inplace(buf, causal, np.empty((256, buf.shape[0])))
     np.testing.assert_allclose(buf, ref, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(y2, (ref**2).sum(1), rtol=1e-12)
     np.testing.assert_allclose(ent, -sps.xlogy(ref, ref).sum(1), rtol=1e-11, atol=1e-12)
-    n = ref.shape[0]
     assert x_ov == pytest.approx(((ref @ ref.T).sum() - (ref**2).sum()) / (n * (n - 1)), rel=1e-12)
     if causal:  # row t puts exactly zero weight on s > t, and all of it on s <= t
         assert np.all(buf[np.triu_indices(n, 1)] == 0.0)
