@@ -206,3 +206,33 @@ def x_smeared_np(s2: Any, r: Any, var_s2: Any, var_r: Any, cov: Any, n: Any) -> 
         vals = finite_t.overlap_np(np.maximum(a + d_s2, 0.0), np.clip(rr + d_r, -1.0, 1.0), nn)
         out[i] = float(np.sum(vals * np.outer(w, w)))
     return float(out) if out.ndim == 0 else out
+
+
+def implementation(func: type, backend: str) -> Callable[..., Any]:
+    """Numeric twin of a finite-width function declared in :mod:`symsig.theory.special`.
+
+    Float (``backend="np"``) for all of them; mpmath only for E[Y3] and E[Y2^2] (exact
+    finite-T moments at the working precision). The two-row moments and the smearings
+    have no mpmath twin yet: asking for one raises.
+    """
+    kind = func.symsig_kind
+    if kind in ("width_y3", "width_y2sq"):
+        if backend == "np":
+            if kind == "width_y3":
+                return lambda s2, n: finite_t.y_moment_np(3, np.maximum(s2, 0.0), n)
+            return lambda s2, n: finite_t.y2_squared_np(np.maximum(s2, 0.0), n)
+        import mpmath
+
+        if kind == "width_y3":
+            return lambda s2, n: finite_t.y_moment(3, max(s2, mpmath.mpf(0)), int(n), dps=mpmath.mp.dps)
+        return lambda s2, n: finite_t.y2_squared(max(s2, mpmath.mpf(0)), int(n), dps=mpmath.mp.dps)
+    if backend != "np":
+        raise InputError(f"{func.__name__} has no mpmath twin (finite-width two-row moments are float only)")
+    if kind == "width_pair":
+        moment = pair_moment_np(func.moment)
+        return lambda s2, r, n: moment(s2, s2, np.asarray(s2, float) * np.clip(r, -1.0, 1.0), n)
+    if kind == "width_y2_smeared":
+        return y2_smeared_np
+    if kind == "width_x_smeared":
+        return x_smeared_np
+    raise ValueError(f"no numeric implementation for the function {func.__name__}")

@@ -82,3 +82,62 @@ def kernel_functions(source: Any, derivative: bool = False) -> tuple[type, type]
         return declare("K_qq", 1), declare("K_qp", 2)
     d_qq, d_qp = declare("dK_qq", 1), declare("dK_qp", 2)
     return declare("K_qq", 1, {1: d_qq}), declare("K_qp", 2, {2: d_qp})
+
+
+# ----------------------------------------------------------------------------- finite width
+# docs/finite_width.md. Declared with symsig_kind "width_*"; numeric twins in
+# symsig.numerics.finite_width (float only, about 1e-8 relative).
+class rem_y3(sp.Function):  # noqa: N801
+    """E[Y3] = E[sum_s A_s^3] for n states with logit variance s2 (args: s2, n)."""
+
+    nargs = 2
+    symsig_kind = "width_y3"
+
+
+class rem_y2sq(sp.Function):  # noqa: N801
+    """E[Y2^2] for n states with logit variance s2 (args: s2, n)."""
+
+    nargs = 2
+    symsig_kind = "width_y2sq"
+
+
+class rem_pair(sp.Function):  # noqa: N801
+    """Two softmax rows over n keys, logit variance s2 each, correlation r (args: s2, r, n).
+
+    Subclasses name the moment (``moment``): A2A = E sum_s A_s^2 A'_s, XX = E (sum_s A_s A'_s)^2,
+    Y2X = E[Y2 sum_s A_s A'_s], Y2Y2 = E[Y2 Y2'] (the two rows' IPRs).
+    """
+
+    nargs = 3
+    symsig_kind = "width_pair"
+    moment = ""
+
+
+class rem_a2a(rem_pair):  # noqa: N801
+    moment = "A2A"
+
+
+class rem_xx(rem_pair):  # noqa: N801
+    moment = "XX"
+
+
+class rem_y2x(rem_pair):  # noqa: N801
+    moment = "Y2X"
+
+
+class rem_y2y2(rem_pair):  # noqa: N801
+    moment = "Y2Y2"
+
+
+class rem_y2_smeared(sp.Function):  # noqa: N801
+    """E over xi ~ N(0, var) of rem_y2(s2 + xi, n) (args: s2, var, n): a fluctuating logit scale."""
+
+    nargs = 3
+    symsig_kind = "width_y2_smeared"
+
+
+class rem_x_smeared(sp.Function):  # noqa: N801
+    """E of rem_x(s2 + xi, r + eta, n), (xi, eta) Gaussian (args: s2, r, var_s2, var_r, cov, n)."""
+
+    nargs = 6
+    symsig_kind = "width_x_smeared"
