@@ -155,6 +155,24 @@ def attention_width_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_tempera
     return y2_d + dq / width, x_d + dp / width, y2_d
 
 
+def grad_wq_width_expr(tokens: str = "gaussian") -> sp.Expr:
+    """Scaled E||dL/dW_Q||_F^2 (Result 2, docs/theory.md §9) to first order in 1/d at fixed T.
+
+    beta sigma_v2 q (q - p)^2 [(1 - 1/d) <tr J^2>_d + (E(1 - Y2)^2 + 2 G) / d]: the attention-weighted
+    key covariance M_t = sum_s A_s (x_s - xbar_A)(x_s - xbar_A)^T has E tr M_t^2 / (q - p)^2 =
+    (d^2 - d) tr J^2 + (d - 1)(tr J)^2 + 2 (d - 1) G + O(1) (Isserlis over the keys' components
+    orthogonal to the query direction), tr J = 1 - Y2; <tr J^2>_d is smeared over the row's
+    logit-variance fluctuation and its covariance with the query norm.
+    """
+    v11 = smearing_covariance(tokens)[0]
+    vx = token_stage_cov(tokens, (0, 0), (0, 0))
+    m = _moments(n)
+    trj2 = special.rem_bracket_smeared(s2, s2**2 * v11 / d, s2 * vx / d, n)
+    bracket = (1 - 1 / d) * trj2 + (1 - 2 * m["Y2"] + m["Y2sq"] + 2 * special.rem_g(s2, n)) / d
+    expr = beta * sigma_v2 * q * (q - p) ** 2 * bracket
+    return expr.xreplace({n: T}).xreplace(state_substitution())
+
+
 def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(q_S, p_S, Y2) of one attention layer at finite width d in the canonical symbols."""
     y2_eff, x_eff, y2_d = attention_width_moments(tokens=tokens)
@@ -163,4 +181,4 @@ def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.
 
 __all__ = ["s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
            "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
-           "attention_width_moments", "attention_width_map", "TOKENS"]
+           "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "TOKENS"]

@@ -141,3 +141,34 @@ class rem_x_smeared(sp.Function):  # noqa: N801
 
     nargs = 6
     symsig_kind = "width_x_smeared"
+
+
+class rem_row(sp.Function):  # noqa: N801
+    """One row's logit-weighted moments (args: s2, n); eps = logit / sqrt(s2), S = sum_s A_s eps_s.
+
+    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2.
+    """
+
+    nargs = 2
+    symsig_kind = "width_row"
+    moment = ""
+
+
+class rem_s1(rem_row):  # noqa: N801
+    moment = "S1"
+
+
+class rem_s2(rem_row):  # noqa: N801
+    moment = "S2"
+
+
+class rem_g(rem_row):  # noqa: N801
+    moment = "G"
+
+
+class rem_bracket_smeared(sp.Function):  # noqa: N801
+    """E[(1 + delta) tr J^2(s2 + xi)], tr J^2 = Y2 - 2 Y3 + Y2^2 (args: s2, var, cov, n):
+    the query-norm factor delta and the logit-variance fluctuation xi, Var xi = var, Cov = cov."""
+
+    nargs = 4
+    symsig_kind = "width_bracket_smeared"
