@@ -50,7 +50,7 @@ _N_U = 120          # outer trapezoid nodes per axis
 _S_LO, _S_HI = -30.0, math.log(45.0)
 _Z_TAIL = 30.0
 _DY = 0.01          # spline step of the smoothed functions H_k
-_N_GH = 12          # Gauss-Hermite nodes of the smearings
+_N_GH = 8           # Gauss-Hermite nodes of the smearings (exact to degree 15)
 
 
 def _z_grid(scale: float, n: float, step: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -247,9 +247,9 @@ def _gh() -> tuple[np.ndarray, np.ndarray]:
 
 
 def y2_smeared_np(s2: Any, var: Any, n: Any) -> Any:
-    """E[Y2](s2 + xi), xi ~ N(0, var): Gauss–Hermite (12 nodes) with s2 + xi clipped at 0.
+    """E[Y2](s2 + xi), xi ~ N(0, var): Gauss–Hermite (8 nodes) with s2 + xi clipped at 0.
 
-    Exact for a polynomial of degree 23 in xi; the clip only acts when var is not small
+    Exact for a polynomial of degree 15 in xi (8 and 12 nodes agree to 1e-9 at d = 128); the clip only acts when var is not small
     against s2^2 (never at the widths where the expansion in 1/d is meant).
     """
     z, w = _gh()
@@ -263,7 +263,7 @@ def y2_smeared_np(s2: Any, var: Any, n: Any) -> Any:
 def x_smeared_np(s2: Any, r: Any, var_s2: Any, var_r: Any, cov: Any, n: Any) -> Any:
     """E X(s2 + xi, r + eta, n), (xi, eta) bivariate normal with the given (co)variances.
 
-    Tensor Gauss–Hermite (12 x 12) in the eigenbasis of the 2 x 2 covariance; r + eta is
+    Tensor Gauss–Hermite (8 x 8) in the eigenbasis of the 2 x 2 covariance; r + eta is
     clipped to [-1, 1] and s2 + xi at 0. X is the exact finite-T overlap of
     :func:`symsig.numerics.finite_t.overlap_np`.
     """
