@@ -7,7 +7,7 @@ order). Each comparison reports z = mean(measured - theory) / SE over seeds, for
 d -> infinity theory (exact finite-T moments) and for the finite-width theory. Thresholds:
 the finite-width theory within 3 SE for every statistic and seed set used here (a fixed seed
 makes each test deterministic; docs/finite_width.md lists the measured z), and the d -> infinity
-theory rejected (|z| > 4) by the same statistic wherever the predicted correction exceeds 6 SE.
+theory rejected (|z| > 5) by the same statistic wherever the predicted correction exceeds 8 SE.
 """
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ def check(res: dict, names=("qS", "pS", "gap", "Y2")) -> None:
     for name in names:
         r = res[name]
         assert abs(r["z_width"]) <= 3.0, (name, r)
-        if abs(r["shift_se"]) > 6:
-            assert abs(r["z_inf"]) > 4, (name, r)
+        if abs(r["shift_se"]) > 8:
+            assert abs(r["z_inf"]) > 5, (name, r)
 
 
 def test_one_layer_square_liquid() -> None:
