@@ -28,7 +28,7 @@ Precision: about 1e-8 relative (tests compare with the exact library X, E[Y2], E
 in the limits c = 0 and c = v1 = v2, and with refined grids). Float only: there is no mpmath twin.
 
 The Gaussian smearings (Gauss–Hermite in the fluctuation, clipped to the valid domain) are
-described at :func:`y2_smeared_np` and :func:`x_smeared_np`.
+described at :func:`smeared_np` and :func:`x_smeared_np`.
 """
 from __future__ import annotations
 
@@ -209,21 +209,6 @@ def row_moment_np(kind: str) -> Callable[..., Any]:
     return fn
 
 
-def bracket_smeared_np(s2: Any, var: Any, cov: Any, n: Any) -> Any:
-    """E[(1 + delta) B(s2 + xi)], B = E[Y2 - 2 Y3 + Y2^2] (tr J^2), (delta, xi) Gaussian, Var xi = var,
-    Cov(delta, xi) = cov: Gauss–Hermite in xi with E[delta | xi] = (cov / var) xi."""
-    z, w = _gh()
-    s2, var, cov, n = np.broadcast_arrays(*(np.asarray(t, float) for t in (s2, var, cov, n)))
-    sd = np.sqrt(np.maximum(var, 0.0))[..., None]
-    pts = np.maximum(s2[..., None] + sd * z, 0.0)
-    nn = np.broadcast_to(n[..., None], pts.shape)
-    b = finite_t.y_moment_np(2, pts, nn) - 2 * finite_t.y_moment_np(3, pts, nn) + finite_t.y2_squared_np(pts, nn)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(sd[..., 0] > 0, cov / np.where(sd[..., 0] > 0, sd[..., 0], 1.0), 0.0)
-    out = (b * (1.0 + slope[..., None] * z)) @ w
-    return float(out) if np.ndim(out) == 0 else out
-
-
 def pair_moment_np(kind: str) -> Callable[..., Any]:
     """Vectorised float twin (v1, v2, c, n) -> moment ``kind`` of :func:`pair_moments`."""
     if kind not in PAIR_MOMENTS:
@@ -246,18 +231,33 @@ def _gh() -> tuple[np.ndarray, np.ndarray]:
     return z, w / w.sum()
 
 
-def y2_smeared_np(s2: Any, var: Any, n: Any) -> Any:
-    """E[Y2](s2 + xi), xi ~ N(0, var): Gauss–Hermite (8 nodes) with s2 + xi clipped at 0.
+def smeared_np(moment: str) -> Callable[..., Any]:
+    """Float twin (s2, var, cov, n) -> E[(1 + delta) M(s2 + xi, n)], M = E[Y2], E[Y3] or E[Y2^2].
 
-    Exact for a polynomial of degree 15 in xi (8 and 12 nodes agree to 1e-9 at d = 128); the clip only acts when var is not small
-    against s2^2 (never at the widths where the expansion in 1/d is meant).
+    Gauss–Hermite (8 nodes) in xi ~ N(0, var), s2 + xi clipped at 0, with E[delta | xi] =
+    (cov / var) xi. Exact for a polynomial of degree 15 in xi (8 and 12 nodes agree to 1e-9 at
+    d = 128); the clip only acts when var is not small against s2^2.
     """
-    z, w = _gh()
-    s2, var, n = np.broadcast_arrays(*(np.asarray(t, float) for t in (s2, var, n)))
-    pts = np.maximum(s2[..., None] + np.sqrt(np.maximum(var, 0.0))[..., None] * z, 0.0)
-    vals = finite_t.y_moment_np(2, pts, np.broadcast_to(n[..., None], pts.shape))
-    out = vals @ w
-    return float(out) if np.ndim(out) == 0 else out
+    if moment == "Y2sq":
+        base = finite_t.y2_squared_np
+    else:
+        k = {"Y2": 2, "Y3": 3}[moment]
+
+        def base(s2, n):
+            return finite_t.y_moment_np(k, s2, n)
+
+    def fn(s2, var, cov, n):
+        z, w = _gh()
+        s2, var, cov, n = np.broadcast_arrays(*(np.asarray(t, float) for t in (s2, var, cov, n)))
+        sd = np.sqrt(np.maximum(var, 0.0))
+        pts = np.maximum(s2[..., None] + sd[..., None] * z, 0.0)
+        vals = base(pts, np.broadcast_to(n[..., None], pts.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(sd > 0, cov / np.where(sd > 0, sd, 1.0), 0.0)
+        out = (vals * (1.0 + slope[..., None] * z)) @ w
+        return float(out) if np.ndim(out) == 0 else out
+
+    return fn
 
 
 def x_smeared_np(s2: Any, r: Any, var_s2: Any, var_r: Any, cov: Any, n: Any) -> Any:
@@ -305,12 +305,10 @@ def implementation(func: type, backend: str) -> Callable[..., Any]:
     if kind == "width_pair":
         moment = pair_moment_np(func.moment)
         return lambda s2, r, n: moment(s2, s2, np.asarray(s2, float) * np.clip(r, -1.0, 1.0), n)
-    if kind == "width_y2_smeared":
-        return y2_smeared_np
+    if kind == "width_smeared":
+        return smeared_np(func.moment)
     if kind == "width_x_smeared":
         return x_smeared_np
     if kind == "width_row":
         return row_moment_np(func.moment)
-    if kind == "width_bracket_smeared":
-        return bracket_smeared_np
     raise ValueError(f"no numeric implementation for the function {func.__name__}")

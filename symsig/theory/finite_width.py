@@ -27,7 +27,7 @@ from functools import cache
 
 import sympy as sp
 
-from . import special
+from . import gradient, special
 from .symbols import T, beta, d, n, p, q, sigma_b2, sigma_v2
 
 #: Logit variance s2 and logit correlation r of the finite-width expressions.
@@ -123,7 +123,7 @@ def delta_p_expr(keys: sp.Expr = n) -> sp.Expr:
 def y2_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
     """Y2 averaged over the row's logit-variance fluctuation: rem_y2_smeared(s2, s2^2 V11 / d, n)."""
     v11 = smearing_covariance(tokens)[0]
-    return special.rem_y2_smeared(s2, s2**2 * v11 / d, keys)
+    return special.rem_y2_smeared(s2, s2**2 * v11 / d, 0, keys)
 
 
 def x_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
@@ -166,12 +166,17 @@ def grad_wq_width_expr(tokens: str = "gaussian") -> sp.Expr:
     """
     v11 = smearing_covariance(tokens)[0]
     vx = token_stage_cov(tokens, (0, 0), (0, 0))
+    var, cov = s2**2 * v11 / d, s2 * vx / d
+    smeared = {gradient.Y2: special.rem_y2_smeared(s2, var, cov, n), gradient.Y3: special.rem_y3_smeared(s2, var, cov, n),
+               gradient.Y2SQ: special.rem_y2sq_smeared(s2, var, cov, n)}
     m = _moments(n)
-    trj2 = special.rem_bracket_smeared(s2, s2**2 * v11 / d, s2 * vx / d, n)
-    bracket = (1 - 1 / d) * trj2 + (1 - 2 * m["Y2"] + m["Y2sq"] + 2 * special.rem_g(s2, n)) / d
-    expr = beta * sigma_v2 * q * (q - p) ** 2 * bracket
+    # E(1 - Y2)^2: the square of the row's IPR is the moment E[Y2^2]
+    one_minus_y2_sq = sp.expand((1 - gradient.Y2) ** 2).xreplace({gradient.Y2**2: gradient.Y2SQ})
+    plain = {gradient.Y2: m["Y2"], gradient.Y2SQ: m["Y2sq"]}
+    bracket = ((1 - 1 / d) * gradient.bracket_expr().xreplace(smeared)
+               + (one_minus_y2_sq.xreplace(plain) + 2 * special.rem_g(s2, n)) / d)
+    expr = gradient.prefactor_expr() * bracket
     return expr.xreplace({n: T}).xreplace(state_substitution())
-
 
 def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(q_S, p_S, Y2) of one attention layer at finite width d in the canonical symbols."""

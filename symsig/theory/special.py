@@ -129,11 +129,28 @@ class rem_y2y2(rem_pair):  # noqa: N801
     moment = "Y2Y2"
 
 
-class rem_y2_smeared(sp.Function):  # noqa: N801
-    """E over xi ~ N(0, var) of rem_y2(s2 + xi, n) (args: s2, var, n): a fluctuating logit scale."""
+class rem_smeared(sp.Function):  # noqa: N801
+    """E[(1 + delta) M(s2 + xi, n)] for a one-row moment M (args: s2, var, cov, n).
 
-    nargs = 3
-    symsig_kind = "width_y2_smeared"
+    xi (Var xi = var) is the fluctuation of the row's logit variance, delta a weight correlated
+    with it (Cov(delta, xi) = cov; the query norm in the gradient). Subclasses name M (``moment``).
+    """
+
+    nargs = 4
+    symsig_kind = "width_smeared"
+    moment = ""
+
+
+class rem_y2_smeared(rem_smeared):  # noqa: N801
+    moment = "Y2"
+
+
+class rem_y3_smeared(rem_smeared):  # noqa: N801
+    moment = "Y3"
+
+
+class rem_y2sq_smeared(rem_smeared):  # noqa: N801
+    moment = "Y2sq"
 
 
 class rem_x_smeared(sp.Function):  # noqa: N801
@@ -165,10 +182,3 @@ class rem_s2(rem_row):  # noqa: N801
 class rem_g(rem_row):  # noqa: N801
     moment = "G"
 
-
-class rem_bracket_smeared(sp.Function):  # noqa: N801
-    """E[(1 + delta) tr J^2(s2 + xi)], tr J^2 = Y2 - 2 Y3 + Y2^2 (args: s2, var, cov, n):
-    the query-norm factor delta and the logit-variance fluctuation xi, Var xi = var, Cov = cov."""
-
-    nargs = 4
-    symsig_kind = "width_bracket_smeared"

@@ -75,10 +75,14 @@ def test_moments_against_brute_force(s2: float, r: float, n: int) -> None:
 
 
 def test_smearings_reduce_to_the_moments_without_fluctuation() -> None:
-    assert fw.y2_smeared_np(3.0, 0.0, 64) == pytest.approx(y_moment_np(2, 3.0, 64), rel=1e-12)
+    assert fw.smeared_np("Y2")(3.0, 0.0, 0.0, 64) == pytest.approx(y_moment_np(2, 3.0, 64), rel=1e-12)
     assert fw.x_smeared_np(3.0, 0.4, 0.0, 0.0, 0.0, 64) == pytest.approx(overlap_np(3.0, 0.4, 64), rel=1e-12)
-    b = y_moment_np(2, 3.0, 64) - 2 * y_moment_np(3, 3.0, 64) + y2_squared_np(3.0, 64)
-    assert fw.bracket_smeared_np(3.0, 0.0, 0.0, 64) == pytest.approx(b, rel=1e-12)
+    assert fw.smeared_np("Y2sq")(3.0, 0.0, 0.0, 64) == pytest.approx(y2_squared_np(3.0, 64), rel=1e-12)
+    # a weight correlated with the fluctuation: E[(1 + delta) f(s2 + xi)] = E f + (cov/var) E[xi f]
+    lin = fw.smeared_np("Y3")(3.0, 0.04, 0.01, 64) - fw.smeared_np("Y3")(3.0, 0.04, 0.0, 64)
+    h = 1e-3
+    slope = (y_moment_np(3, 3.0 + h, 64) - y_moment_np(3, 3.0 - h, 64)) / (2 * h)
+    assert lin == pytest.approx(0.01 * slope, rel=2e-2)
 
 
 def test_smearing_is_the_taylor_correction_for_small_variance() -> None:
@@ -87,7 +91,7 @@ def test_smearing_is_the_taylor_correction_for_small_variance() -> None:
     h = 0.05
     f = [y_moment_np(2, s2 + k * h, n, fast=False) for k in (-1, 0, 1)]
     second = (f[0] - 2 * f[1] + f[2]) / h**2
-    assert fw.y2_smeared_np(s2, var, n) - f[1] == pytest.approx(var * second / 2, rel=2e-2)
+    assert fw.smeared_np("Y2")(s2, var, 0.0, n) - f[1] == pytest.approx(var * second / 2, rel=2e-2)
 
 
 def test_implementations_and_their_limits() -> None:

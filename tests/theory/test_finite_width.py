@@ -40,7 +40,7 @@ def test_width_map_is_the_documented_assembly() -> None:
     m = nfw.pair_moments(s2, s2, s2 * r, tt)
     dq = s2 * (1 - y2 - 6 * y3 + 6 * ysq)
     dp = s2 * (r * (1 - 2 * y2 + m["Y2Y2"] + m["X"] + m["XX"] - 2 * m["A2A"]) - 4 * (m["A2A"] - m["Y2X"]))
-    y2d = nfw.y2_smeared_np(s2, s2**2 * (6 - 2 * r * r) / dd, tt)
+    y2d = nfw.smeared_np("Y2")(s2, s2**2 * (6 - 2 * r * r) / dd, 0.0, tt)
     xd = nfw.x_smeared_np(s2, r, (3 + r * r) * s2**2 / dd, (3 - 8 * r**2 + 4 * r**3 + r**4) / dd,
                           r * (1 - r) * (3 + r) * s2 / dd, tt)
     want = (0.7 * (pp + (qq - pp) * (y2d + dq / dd)) + 0.05, 0.7 * (pp + (qq - pp) * (xd + dp / dd)) + 0.05, y2d)
