@@ -253,15 +253,21 @@ def main() -> None:
     grad_bracket = step7_gradient()
     qs, ps, y2 = fw.attention_width_map()
     _, vs, vr, cv = fw.smearing_covariance()
+    show = {s2: sp.Symbol("s^{2}"), r: sp.Symbol(r"\rho"), A2A: sp.Symbol(r"\mathbb{E}\sum_s A_s^2A'_s"),
+            XX: sp.Symbol(r"\mathbb{E}X^2"), Y2X: sp.Symbol(r"\mathbb{E}[Y_2X]"), Y2Y2: sp.Symbol(r"\mathbb{E}[Y_2Y_2']"),
+            Y2SQ: sp.Symbol(r"\mathbb{E}Y_2^2")}
+    trj2, trj, g = sp.symbols("trJ2 trJ G", positive=True)
+    show_grad = {trj2: sp.Symbol(r"\langle\operatorname{tr}J^2\rangle_d"), trj: sp.Symbol(r"(1-Y_2)"),
+                 g: sp.Symbol(r"\mathbb{E}\sum_sA_s^2(\varepsilon_s-S)^2")}
     write_latex([
         ("one-layer map at finite width (first order in 1/d, T fixed)",
          r"q_S=\sigma_v^2\Big[p+(q-p)\Big(\langle Y_2\rangle_d+\frac{D_q}{d}\Big)\Big]+\sigma_b^2,\quad "
          r"p_S=\sigma_v^2\Big[p+(q-p)\Big(\langle X\rangle_d+\frac{D_p}{d}\Big)\Big]+\sigma_b^2"),
-        ("Dq (selected keys are longer)", sp.Eq(sp.Symbol("D_q"), dq)),
-        ("Dp (two rows in one plane)", sp.Eq(sp.Symbol("D_p"), sp.collect(dp, [r, s2]))),
-        ("logit-variance smearing of Y2 (d Var C11 / s2^2)", fw.smearing_covariance()[0]),
-        ("pair smearing of X: d Var s2bar / s2^2, d Var r, d Cov / s2", sp.Tuple(vs, vr, cv)),
-        ("W_Q gradient bracket at finite width", grad_bracket),
+        ("Dq (selected keys are longer)", sp.Eq(sp.Symbol("D_q"), dq.xreplace(show))),
+        ("Dp (two rows in one plane)", sp.Eq(sp.Symbol("D_p"), sp.collect(dp, [r, s2]).xreplace(show))),
+        ("logit-variance smearing of Y2: d Var C11 / s^4", fw.smearing_covariance()[0].xreplace(show)),
+        ("pair smearing of X: d Var s2bar / s^4, d Var r_w, d Cov / s^2", sp.Tuple(vs, vr, cv).xreplace(show)),
+        ("W_Q gradient bracket at finite width", grad_bracket.xreplace(show_grad)),
         ("library q_S at finite width", qs),
         ("library p_S at finite width", ps),
     ])

@@ -30,8 +30,9 @@ import sympy as sp
 from . import gradient, special
 from .symbols import T, beta, d, n, p, q, sigma_b2, sigma_v2
 
-#: Logit variance s2 and logit correlation r of the finite-width expressions.
-s2, r = sp.symbols("s2 r", nonnegative=True)
+#: Logit variance s2 and logit correlation r (= p/q, may be negative) of the finite-width expressions.
+s2 = sp.Symbol("s2", nonnegative=True)
+r = sp.Symbol("r", real=True)
 
 #: Entries of a row pair's logit covariance: C11, C22 (the two variances), C12 (covariance).
 ENTRIES = ((0, 0), (1, 1), (0, 1))
