@@ -90,11 +90,15 @@ def _kernel(kind: str, source: Any, backend: str) -> Callable[..., Any]:
 @cache
 def implementation(func: type, backend: str) -> Callable[..., Any]:
     """The numpy (``backend="np"``) or mpmath (``"mp"``) twin of a declared function class."""
-    kind = getattr(func, "symsig_kind", None)
+    kind = getattr(func, "symsig_kind", "")
     if kind == "rem_y2":
         return _rem_y2(backend)
     if kind == "rem_x":
         return _rem_x(backend)
+    if kind.startswith("width_"):  # finite-width functions (docs/finite_width.md)
+        from . import finite_width
+
+        return finite_width.implementation(func, backend)
     if kind in ("K_qq", "K_qp", "dK_qq", "dK_qp"):
         return _kernel(kind, func.source, backend)
     raise ValueError(f"no numeric implementation for the function {func.__name__}")

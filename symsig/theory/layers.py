@@ -158,6 +158,12 @@ class Attention(Layer):
     query at position t sees t keys while the initialisation still scales with
     log T; only the exact finite-T moments know the difference.
 
+    ``width`` (default None: d -> infinity, the maps above unchanged) switches on the
+    finite-width correction of :mod:`symsig.theory.finite_width` (docs/finite_width.md):
+    Y2 -> Y2_d + Dq/d in q' and X -> X_d + Dp/d in p', with the recorded IPR Y2_d. It needs
+    the exact finite-T moments (``finite_t``) and is derived for all T keys without gain
+    control; ``tokens`` ("gaussian" or "normalized") is the token model of its 1/d smearing.
+
     Records the observable ``Y2`` (the IPR of this attention).
     """
 
@@ -168,6 +174,8 @@ class Attention(Layer):
     gain_control: bool = False
     seq_len: sp.Expr = field(default=T)
     n_states: sp.Expr | None = None
+    width: sp.Expr | None = None
+    tokens: str = "gaussian"
 
     def moments(self, state: State) -> tuple[sp.Expr, sp.Expr]:
         """(Y2, X) of this attention acting on ``state``."""
@@ -179,8 +187,21 @@ class Attention(Layer):
         return special.finite_t_y2(keys).xreplace(sub), special.finite_t_x(keys).xreplace(sub)
 
     def __call__(self, state: State) -> State:
+        if self.width is not None:
+            return self._finite_width(state)
         y2, x = self.moments(state)
         return self.output(state, y2, x)
+
+    def _finite_width(self, state: State) -> State:
+        """q', p' with the finite-width moments; records the smeared IPR Y2_d."""
+        if not self.finite_t or self.gain_control or self.n_states is not None:
+            raise ValueError("width needs finite_t=True, no gain control and all T keys (derived only there)")
+        from . import finite_width
+
+        y2_eff, x_eff, y2_d = finite_width.attention_width_moments(
+            state.q, state.p, inverse_temperature=self.inverse_temperature, seq_len=self.seq_len,
+            width=self.width, tokens=self.tokens)
+        return self.output(state, y2_eff, x_eff).record("Y2", y2_d)
 
     def output(self, state: State, y2: sp.Expr, x: sp.Expr) -> State:
         """The output geometry for input ``state`` given the moments (Y2, X) (formulas above).

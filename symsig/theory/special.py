@@ -82,3 +82,103 @@ def kernel_functions(source: Any, derivative: bool = False) -> tuple[type, type]
         return declare("K_qq", 1), declare("K_qp", 2)
     d_qq, d_qp = declare("dK_qq", 1), declare("dK_qp", 2)
     return declare("K_qq", 1, {1: d_qq}), declare("K_qp", 2, {2: d_qp})
+
+
+# ----------------------------------------------------------------------------- finite width
+# docs/finite_width.md. Declared with symsig_kind "width_*"; numeric twins in
+# symsig.numerics.finite_width (float only, about 1e-8 relative).
+class rem_y3(sp.Function):  # noqa: N801
+    """E[Y3] = E[sum_s A_s^3] for n states with logit variance s2 (args: s2, n)."""
+
+    nargs = 2
+    symsig_kind = "width_y3"
+
+
+class rem_y2sq(sp.Function):  # noqa: N801
+    """E[Y2^2] for n states with logit variance s2 (args: s2, n)."""
+
+    nargs = 2
+    symsig_kind = "width_y2sq"
+
+
+class rem_pair(sp.Function):  # noqa: N801
+    """Two softmax rows over n keys, logit variance s2 each, correlation r (args: s2, r, n).
+
+    Subclasses name the moment (``moment``): A2A = E sum_s A_s^2 A'_s, XX = E (sum_s A_s A'_s)^2,
+    Y2X = E[Y2 sum_s A_s A'_s], Y2Y2 = E[Y2 Y2'] (the two rows' IPRs).
+    """
+
+    nargs = 3
+    symsig_kind = "width_pair"
+    moment = ""
+
+
+class rem_a2a(rem_pair):  # noqa: N801
+    moment = "A2A"
+
+
+class rem_xx(rem_pair):  # noqa: N801
+    moment = "XX"
+
+
+class rem_y2x(rem_pair):  # noqa: N801
+    moment = "Y2X"
+
+
+class rem_y2y2(rem_pair):  # noqa: N801
+    moment = "Y2Y2"
+
+
+class rem_smeared(sp.Function):  # noqa: N801
+    """E[(1 + delta) M(s2 + xi, n)] for a one-row moment M (args: s2, var, cov, n).
+
+    xi (Var xi = var) is the fluctuation of the row's logit variance, delta a weight correlated
+    with it (Cov(delta, xi) = cov; the query norm in the gradient). Subclasses name M (``moment``).
+    """
+
+    nargs = 4
+    symsig_kind = "width_smeared"
+    moment = ""
+
+
+class rem_y2_smeared(rem_smeared):  # noqa: N801
+    moment = "Y2"
+
+
+class rem_y3_smeared(rem_smeared):  # noqa: N801
+    moment = "Y3"
+
+
+class rem_y2sq_smeared(rem_smeared):  # noqa: N801
+    moment = "Y2sq"
+
+
+class rem_x_smeared(sp.Function):  # noqa: N801
+    """E of rem_x(s2 + xi, r + eta, n), (xi, eta) Gaussian (args: s2, r, var_s2, var_r, cov, n)."""
+
+    nargs = 6
+    symsig_kind = "width_x_smeared"
+
+
+class rem_row(sp.Function):  # noqa: N801
+    """One row's logit-weighted moments (args: s2, n); eps = logit / sqrt(s2), S = sum_s A_s eps_s.
+
+    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2.
+    """
+
+    nargs = 2
+    symsig_kind = "width_row"
+    moment = ""
+
+
+class rem_s1(rem_row):  # noqa: N801
+    moment = "S1"
+
+
+class rem_s2(rem_row):  # noqa: N801
+    moment = "S2"
+
+
+class rem_g(rem_row):  # noqa: N801
+    moment = "G"
+

@@ -21,6 +21,7 @@ symbol         meaning
 ``v``          REM energy variance per log T, q (q - p)        (> 0)
 ``m``          Parisi parameter, in (0, 1]                     (> 0)
 ``c``          correlation of two pre-activations              (real)
+``d``          width (features per token), finite-width theory (int >= 1)
 =============  ==========================================================
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ e = sp.Symbol("e", real=True)
 v = sp.Symbol("v", positive=True)
 m = sp.Symbol("m", positive=True)
 c = sp.Symbol("c", real=True)
+d = sp.Symbol("d", integer=True, positive=True)
 
 #: Architecture parameters, in the argument order of every compiled evaluator.
 PARAMS: tuple[sp.Symbol, ...] = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, T)

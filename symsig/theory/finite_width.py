@@ -1,0 +1,190 @@
+"""Finite-width correction of one attention layer (docs/finite_width.md; derivation:
+``derivations/finite_width_attention.py``).
+
+Model: keys x_s = sqrt(p) g + sqrt(q - p) z_s with g, z_s iid N(0, I_d) (Gaussian tokens), W_Q,
+W_K entries N(0, sigma_a/d), sigma_a = beta sqrt(log T), W_V entries N(0, sigma_v2/d), bias
+N(0, sigma_b2); the state (q, p) is the empirical one of the layer input. Row t attends with
+logits a_ts = x_s . w_t, w_t = W_K W_Q^T x_t / sqrt(d). Conditionally on w_t the centred keys
+split into their component along w_t (one Gaussian per key: the logit) and an orthogonal part
+independent of the logits. This is exact for Gaussian keys, and it gives, to first order in 1/d
+with T fixed (T/d is not assumed small):
+
+    q_S = sigma_v2 [p + (q - p)(Y2_d + Dq / d)] + sigma_b2,
+    p_S = sigma_v2 [p + (q - p)(X_d + Dp / d)] + sigma_b2,
+
+    Dq = s2 (1 - Y2 - 6 Y3 + 6 E[Y2^2])                     (the selected keys are longer),
+    Dp = s2 [rho (1 - 2 Y2 + E[Y2 Y2'] + X + E[X^2] - 2 E[sum A^2 A'])
+             - 4 (E[sum A^2 A'] - E[Y2 X])]                  (two rows, same plane),
+
+with s2 = beta^2 log T q (q - p), rho = p / q, the exact finite-T moments of
+:mod:`symsig.theory.special` (two-row moments at correlation rho), and Y2_d, X_d the moments
+averaged over the O(1/sqrt d) fluctuations of the row's logit covariance (three Wishart stages:
+token Gram, W_Q, W_K). As beta -> 0, Dq / d over Y2 - X tends to T / d: the factor 1 + T/d.
+"""
+from __future__ import annotations
+
+from functools import cache
+
+import sympy as sp
+
+from . import gradient, special
+from .symbols import T, beta, d, n, p, q, sigma_b2, sigma_v2
+
+#: Logit variance s2 and logit correlation r (= p/q, may be negative) of the finite-width expressions.
+s2 = sp.Symbol("s2", nonnegative=True)
+r = sp.Symbol("r", real=True)
+
+#: Entries of a row pair's logit covariance: C11, C22 (the two variances), C12 (covariance).
+ENTRIES = ((0, 0), (1, 1), (0, 1))
+
+#: Token models: how the token Gram of a query pair fluctuates around the state (q, p).
+TOKENS = ("gaussian", "normalized")
+
+
+def wishart_cov(sigma: sp.Matrix, ab: tuple[int, int], cd: tuple[int, int]) -> sp.Expr:
+    """d Cov(W_ab, W_cd) of a sample covariance W = (1/d) sum_i v_i v_i^T, v_i ~ N(0, sigma).
+
+    Isserlis: sigma_ac sigma_bd + sigma_ad sigma_bc.
+    """
+    (a, b), (c_, e) = ab, cd
+    return sigma[a, c_] * sigma[b, e] + sigma[a, e] * sigma[b, c_]
+
+
+def token_stage_cov(tokens: str, ab: tuple[int, int], cd: tuple[int, int]) -> sp.Expr:
+    """d Cov of the query pair's token Gram entries (units q^2) given the common component.
+
+    ``gaussian``: x = sqrt(p) g + sqrt(q - p) z with g fixed by the state, i.e. the Wishart
+    covariance of [[1, rho], [rho, 1]] minus that of the common part (2 rho^2 in every entry).
+    ``normalized`` (LayerNorm output): the norms are fixed and only the cosine
+    C12 / sqrt(C11 C22) of the Gaussian stage fluctuates (delta method).
+    """
+    if tokens not in TOKENS:
+        raise ValueError(f"tokens must be one of {TOKENS}, got {tokens!r}")
+    if tokens == "gaussian":
+        return wishart_cov(sp.Matrix([[1, r], [r, 1]]), ab, cd) - 2 * r**2
+    if not ab == cd == (0, 1):
+        return sp.Integer(0)
+    c11, c22, c12 = sp.symbols("c11 c22 c12", positive=True)
+    grad = [sp.diff(c12 / sp.sqrt(c11 * c22), x).subs({c11: 1, c22: 1, c12: r}) for x in (c11, c22, c12)]
+    return sp.factor(sum(grad[i] * grad[j] * token_stage_cov("gaussian", ENTRIES[i], ENTRIES[j])
+                         for i in range(3) for j in range(3)))
+
+
+@cache
+def logit_cov_fluctuation(tokens: str = "gaussian") -> dict[tuple, sp.Expr]:
+    """d Cov(C_ab, C_cd) / s2^2 of a query pair's logit covariance C, mean s2 [[1, r], [r, 1]].
+
+    C = (q - p) Gram(w_t, w_t') is built in three independent stages (token Gram, then W_Q,
+    then W_K), each multiplying the previous one by an independent normalised Wishart matrix
+    with d degrees of freedom; to first order in 1/d the stage covariances add.
+    """
+    rho_mat = sp.Matrix([[1, r], [r, 1]])
+    return {(ab, cd): sp.expand(2 * wishart_cov(rho_mat, ab, cd) + token_stage_cov(tokens, ab, cd))
+            for ab in ENTRIES for cd in ENTRIES}
+
+
+@cache
+def smearing_covariance(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
+    """(Var C11, Var s2bar, Var r_w, Cov(s2bar, r_w)) times d, in units of s2^2, s2^2, 1, s2.
+
+    s2bar = (C11 + C22)/2 and r_w = C12 / sqrt(C11 C22) are the pair's mean logit variance and
+    logit correlation (delta method on :func:`logit_cov_fluctuation`); Var C11 smears Y2.
+    """
+    k = logit_cov_fluctuation(tokens)
+    c11, c22, c12 = sp.symbols("c11 c22 c12", positive=True)
+    mean = {c11: 1, c22: 1, c12: r}
+    funcs = ((c11 + c22) / 2, c12 / sp.sqrt(c11 * c22))
+    grads = [[sp.diff(f, x).subs(mean) for x in (c11, c22, c12)] for f in funcs]
+    cov = [[sp.factor(sum(ga[i] * gb[j] * k[(ENTRIES[i], ENTRIES[j])] for i in range(3) for j in range(3)))
+            for gb in grads] for ga in grads]
+    return k[((0, 0), (0, 0))], cov[0][0], cov[1][1], cov[0][1]
+
+
+def _moments(keys: sp.Expr = n) -> dict[str, sp.Expr]:
+    """The finite-T moments at logit variance s2, correlation r, ``keys`` keys (declared functions)."""
+    return {
+        "Y2": special.rem_y2(s2, keys), "Y3": special.rem_y3(s2, keys), "Y2sq": special.rem_y2sq(s2, keys),
+        "X": special.rem_x(s2, r, keys), "A2A": special.rem_a2a(s2, r, keys), "XX": special.rem_xx(s2, r, keys),
+        "Y2X": special.rem_y2x(s2, r, keys), "Y2Y2": special.rem_y2y2(s2, r, keys),
+    }
+
+
+def delta_q_expr(keys: sp.Expr = n) -> sp.Expr:
+    """Dq = E[(sum_s A_s eps_s)^2] - E[Y2] = s2 (1 - Y2 - 6 Y3 + 6 E[Y2^2]) (Stein identity)."""
+    m = _moments(keys)
+    return s2 * (1 - m["Y2"] - 6 * m["Y3"] + 6 * m["Y2sq"])
+
+
+def delta_p_expr(keys: sp.Expr = n) -> sp.Expr:
+    """Dp = E[S.S'] - 2 X for two rows in the plane of (w_t, w_t') (Stein identity, equal variances)."""
+    m = _moments(keys)
+    return s2 * (r * (1 - 2 * m["Y2"] + m["Y2Y2"] + m["X"] + m["XX"] - 2 * m["A2A"]) - 4 * (m["A2A"] - m["Y2X"]))
+
+
+def y2_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
+    """Y2 averaged over the row's logit-variance fluctuation: rem_y2_smeared(s2, s2^2 V11 / d, n)."""
+    v11 = smearing_covariance(tokens)[0]
+    return special.rem_y2_smeared(s2, s2**2 * v11 / d, 0, keys)
+
+
+def x_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
+    """X averaged over the pair's fluctuating (mean variance, correlation): rem_x_smeared(...)."""
+    _, vs, vr, cv = smearing_covariance(tokens)
+    return special.rem_x_smeared(s2, r, s2**2 * vs / d, vr / d, s2 * cv / d, keys)
+
+
+def state_substitution(q_: sp.Expr = q, p_: sp.Expr = p, inverse_temperature: sp.Expr = beta,
+                       seq_len: sp.Expr = T) -> dict[sp.Symbol, sp.Expr]:
+    """s2 -> beta^2 log T q (q - p), r -> p / q (the state of the layer input)."""
+    return {s2: special.logit_variance(seq_len).xreplace({q: q_, p: p_, beta: inverse_temperature}), r: p_ / q_}
+
+
+def attention_width_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
+                            seq_len: sp.Expr = T, width: sp.Expr = d,
+                            tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(Y2_eff, X_eff, Y2_d) of one attention layer at finite width.
+
+    q_S = sigma_v2 [p + (q - p) Y2_eff] + sigma_b2 and p_S = sigma_v2 [p + (q - p) X_eff] + sigma_b2,
+    with Y2_eff = Y2_d + Dq / d and X_eff = X_d + Dp / d; Y2_d is the measured IPR.
+    """
+    sub = state_substitution(q_, p_, inverse_temperature, seq_len)
+    keys = {n: seq_len, d: width}
+    y2_d = y2_width_expr(n, tokens).xreplace(keys).xreplace(sub)
+    x_d = x_width_expr(n, tokens).xreplace(keys).xreplace(sub)
+    dq = delta_q_expr(n).xreplace(keys).xreplace(sub)
+    dp = delta_p_expr(n).xreplace(keys).xreplace(sub)
+    return y2_d + dq / width, x_d + dp / width, y2_d
+
+
+def grad_wq_width_expr(tokens: str = "gaussian") -> sp.Expr:
+    """Scaled E||dL/dW_Q||_F^2 (Result 2, docs/theory.md §9) to first order in 1/d at fixed T.
+
+    beta sigma_v2 q (q - p)^2 [(1 - 1/d) <tr J^2>_d + (E(1 - Y2)^2 + 2 G) / d]: the attention-weighted
+    key covariance M_t = sum_s A_s (x_s - xbar_A)(x_s - xbar_A)^T has E tr M_t^2 / (q - p)^2 =
+    (d^2 - d) tr J^2 + (d - 1)(tr J)^2 + 2 (d - 1) G + O(1) (Isserlis over the keys' components
+    orthogonal to the query direction), tr J = 1 - Y2; <tr J^2>_d is smeared over the row's
+    logit-variance fluctuation and its covariance with the query norm.
+    """
+    v11 = smearing_covariance(tokens)[0]
+    vx = token_stage_cov(tokens, (0, 0), (0, 0))
+    var, cov = s2**2 * v11 / d, s2 * vx / d
+    smeared = {gradient.Y2: special.rem_y2_smeared(s2, var, cov, n), gradient.Y3: special.rem_y3_smeared(s2, var, cov, n),
+               gradient.Y2SQ: special.rem_y2sq_smeared(s2, var, cov, n)}
+    m = _moments(n)
+    # E(1 - Y2)^2: the square of the row's IPR is the moment E[Y2^2]
+    one_minus_y2_sq = sp.expand((1 - gradient.Y2) ** 2).xreplace({gradient.Y2**2: gradient.Y2SQ})
+    plain = {gradient.Y2: m["Y2"], gradient.Y2SQ: m["Y2sq"]}
+    bracket = ((1 - 1 / d) * gradient.bracket_expr().xreplace(smeared)
+               + (one_minus_y2_sq.xreplace(plain) + 2 * special.rem_g(s2, n)) / d)
+    expr = gradient.prefactor_expr() * bracket
+    return expr.xreplace({n: T}).xreplace(state_substitution())
+
+def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(q_S, p_S, Y2) of one attention layer at finite width d in the canonical symbols."""
+    y2_eff, x_eff, y2_d = attention_width_moments(tokens=tokens)
+    return (sigma_v2 * (p + (q - p) * y2_eff) + sigma_b2, sigma_v2 * (p + (q - p) * x_eff) + sigma_b2, y2_d)
+
+
+__all__ = ["s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
+           "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
+           "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "TOKENS"]
