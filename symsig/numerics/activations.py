@@ -1,0 +1,206 @@
+"""The activation registry, compiled: phi, phi', closed-form kernels and fixed-point forms.
+
+Nothing here is typed by hand: every numeric function is lambdified once (cached; not via
+:mod:`symsig.numerics.compile`, whose declared functions are implemented by this module) from
+the one SymPy definition of :mod:`symsig.theory.activations` (phi from
+:data:`symsig.core.names.ACTIVATION_PHI`, phi' = sp.diff, the closed-form kernels and
+their sp.diff derivatives, phi as a polynomial in (x, tanh(kappa x))).
+
+Before compiling, :func:`stable` rewrites an expression into an equal one that is
+accurate in floating point on the whole domain q > 0, |p| <= q:
+
+* arcsin(N/D) -> atan2(N, sqrt((D - N)(D + N))), arccos(N/D) -> atan2(sqrt(...), N) (D > 0):
+  arccos(p/q) loses half the digits as p -> q (its slope is infinite there), atan2 of the
+  factored root does not (the ReLU, erf and GELU kernels near p = +-q); every radicand is
+  factored, e.g. q^2 - p^2 -> -(p - q)(p + q): for |p| <= q each factor has an exact sign,
+  so the radicand is >= 0 in floating point too (no clipping needed);
+* 1 + erf(z) -> erfc(-z): GELU x (1 + erf(x/sqrt 2))/2 keeps its relative accuracy for x << 0;
+* tanh, sigmoid and swish are compiled from their (x, tanh(kappa x)) polynomial: no exp
+  overflow (sigmoid(-1000)) and no inf/inf (its derivative).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Union
+
+import mpmath
+import numpy as np
+import sympy as sp
+from scipy import special as sps
+
+from ..core import validate
+from ..core.names import ACTIVATIONS
+from ..theory import activations as theory
+from ..theory.symbols import p, q
+
+ActivationLike = Union[str, Callable[[Any], Any]]
+
+#: Every named activation (:data:`symsig.core.names.ACTIVATIONS`).
+NAMES: tuple[str, ...] = ACTIVATIONS
+#: Activations whose kernels (and derivatives) are evaluated from exact formulas.
+CLOSED_FORMS: frozenset[str] = frozenset(theory.CLOSED_FORMS)
+
+X, T = theory.X, theory.T_TANH
+
+
+class ConvergenceError(ValueError):
+    """The adaptive quadrature for a user activation did not converge (phi not smooth?)."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a registered activation, else a one-line :class:`ValueError`."""
+    return validate.choice("activation", name, NAMES)
+
+
+# --------------------------------------------------------------------- rewriting for floats
+def _inverse_trig(kind: type, arg: sp.Expr) -> sp.Expr:
+    num, den = sp.fraction(sp.together(arg))
+    if not den.is_positive:
+        raise ValueError(f"cannot rewrite {kind.__name__}({arg}): denominator not known positive")
+    root = sp.sqrt(sp.factor(den**2 - num**2))
+    return sp.atan2(num, root) if kind is sp.asin else sp.atan2(root, num)
+
+
+#: Phi(x) = (1 + erf(x/sqrt 2))/2 kept as one function (scipy ndtr, mpmath ncdf): no cancellation for x << 0.
+NDTR = sp.Function("ndtr")
+_MODULES_NP = [{"ndtr": sps.ndtr}, "scipy", "numpy"]
+_MODULES_MP = [{"ndtr": mpmath.ncdf}, "mpmath"]
+
+
+def _ndtr(add: sp.Expr) -> sp.Expr:
+    """c + c erf(z) + rest -> 2 c Phi(sqrt(2) z) + rest, for the first erf term matching the constant."""
+    const = add.as_coeff_Add()[0]
+    for term in add.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, sp.erf) and c == const:
+            return add - const - term + 2 * c * NDTR(sp.sqrt(2) * f.args[0])
+    return add
+
+
+def stable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` rewritten for accurate floating point (module docstring); the same function.
+
+    Square-root radicands are factored (q^2 - p^2 -> (q - p)(q + p): no cancellation at p = q)."""
+    expr = expr.replace(lambda e: isinstance(e, (sp.asin, sp.acos)), lambda e: _inverse_trig(e.func, e.args[0]))
+    expr = expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and not e.base.is_number,
+                        lambda e: sp.Pow(sp.factor(sp.together(e.base)), e.exp))
+    return expr.replace(lambda e: e.is_Add and any(isinstance(a.as_coeff_Mul()[1], sp.erf) for a in e.args), _ndtr)
+
+
+# --------------------------------------------------------------------- phi and phi'
+def phi_expr(name: str, derivative: bool = False) -> sp.Expr:
+    """The expression compiled for phi (or phi') of ``name``: :func:`stable` of the registry's,
+    through its tanh form where it has one."""
+    check_name(name)
+    if name in theory.KAPPA:
+        return theory.tanh_form(name, derivative).subs(T, sp.tanh(theory.KAPPA[name] * X))
+    expr = theory.phi(name)
+    return stable(sp.diff(expr, X) if derivative else expr)
+
+
+@cache
+def activation_np(name: str, derivative: bool = False) -> Callable[[Any], Any]:
+    """The vectorised numpy function phi (or phi' if ``derivative``) of a named activation."""
+    expr = phi_expr(name, derivative)
+    if not expr.has(X):  # linear' = 1: still an array of x's shape
+        return lambda x: np.full(np.shape(x), float(expr))
+    return sp.lambdify(X, expr, _MODULES_NP, cse=True)
+
+
+@cache
+def activation_mp(name: str, derivative: bool = False) -> Callable[[Any], Any]:
+    """The mpmath function phi (or phi' if ``derivative``) of a named activation."""
+    return sp.lambdify(X, phi_expr(name, derivative), _MODULES_MP, cse=True)
+
+
+# --------------------------------------------------------------------- closed-form kernels
+@cache
+def closed_exprs(name: str, derivative: bool = False) -> tuple[sp.Expr, sp.Expr]:
+    """(K_qq, K_qp) or (dK_qq/dq, dK_qp/dp) of a closed form, rewritten by :func:`stable`."""
+    pair = theory.kernel_derivatives(name) if derivative else \
+        (theory.CLOSED_FORMS[name]().k_qq, theory.CLOSED_FORMS[name]().k_qp)
+    return stable(pair[0]), stable(pair[1])
+
+
+@cache
+def closed_np(name: str, derivative: bool = False) -> Callable[..., Any]:
+    """Compiled numpy (q, p) -> [K_qq, K_qp] (or the derivatives) of a closed form (cached)."""
+    return sp.lambdify((q, p), closed_exprs(name, derivative), _MODULES_NP, cse=True)
+
+
+@cache
+def closed_mp(name: str, derivative: bool = False) -> Callable[..., Any]:
+    """Compiled mpmath (q, p) -> [K_qq, K_qp] (or the derivatives) of a closed form (cached)."""
+    return sp.lambdify((q, p), closed_exprs(name, derivative), _MODULES_MP, cse=True)
+
+
+# --------------------------------------------------------------------- smooth activations
+@dataclass(frozen=True)
+class Smooth:
+    """What the quadrature needs of a named activation without a closed-form kernel."""
+
+    strip: float  # phi analytic for |Im x| < strip (theory.activations.strip)
+    parity: int  # -1 odd, +1 even, 0 neither: the lattice sum may use only half the rows
+    kappa: float | None  # phi a polynomial in (x, tanh(kappa x)): the fixed-point engine applies
+
+
+@cache
+def smooth(name: str) -> Smooth:
+    """:class:`Smooth` of a named activation outside :data:`CLOSED_FORMS`."""
+    if check_name(name) in CLOSED_FORMS:
+        raise ValueError(f"{name} has a closed-form kernel")
+    kappa = theory.KAPPA.get(name)
+    return Smooth(float(theory.strip(name)), theory.parity(name), None if kappa is None else float(kappa))
+
+
+# --------------------------------------------------------------------- fixed point
+def _scale(value: Any, c: sp.Rational, shift: int) -> Any:
+    """value * c >> shift, exact shifts for powers of two."""
+    num, den = int(c.p), int(c.q)
+    if num != 1:
+        value = value * num
+    if den & (den - 1) == 0:
+        return value >> (shift + den.bit_length() - 1)
+    return (value >> shift) // den if shift else value // den
+
+
+def _fixed(expr: sp.Expr, syms: tuple[sp.Symbol, ...]) -> Callable[[tuple, int], Any]:
+    """Compile a polynomial with rational coefficients into fixed point: a real v is the
+    integer round(v 2^bits); a * b -> (A B) >> bits, c * A -> (A c.p) // c.q (a shift for 2^k)."""
+    if expr in syms:
+        i = syms.index(expr)
+        return lambda v, bits: v[i]
+    if expr.is_Rational:
+        return lambda v, bits: (int(expr.p) << bits) // int(expr.q)
+    if expr.is_Add:
+        terms = [_fixed(a, syms) for a in expr.args]
+        return lambda v, bits: sum(f(v, bits) for f in terms)
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 1:
+        return _fixed(sp.Mul(*[expr.base] * int(expr.exp), evaluate=False), syms)
+    if expr.is_Mul:
+        c, rest = expr.as_coeff_Mul()
+        factors = [_fixed(a, syms) for a in sp.Mul.make_args(rest)] if rest != 1 else []
+        if not factors:
+            return _fixed(c, syms)
+
+        def mul(v: tuple, bits: int) -> Any:
+            out = factors[0](v, bits)
+            for f in factors[1:-1]:
+                out = (out * f(v, bits)) >> bits
+            if len(factors) > 1:  # the last shift folds into the coefficient's
+                return _scale(out * factors[-1](v, bits), sp.Rational(c), bits)
+            return out if c == 1 else _scale(out, sp.Rational(c), 0)
+
+        return mul
+    raise ValueError(f"not a polynomial with rational coefficients: {expr}")
+
+
+@cache
+def fixed_point(name: str, derivative: bool = False) -> Callable[[Any, Any, int], Any]:
+    """phi (or phi') of ``name`` in fixed point: (X, T, bits) -> integers, X = round(x 2^bits) and
+    T = round(tanh(kappa x) 2^bits) (arrays of Python ints), from the Horner form of
+    :func:`symsig.theory.activations.tanh_form`."""
+    program = _fixed(sp.horner(theory.tanh_form(name, derivative), X, T), (X, T))
+    return lambda x, t, bits: program((x, t), bits)
