@@ -109,10 +109,38 @@ def activation_np(name: str, derivative: bool = False) -> Callable[[Any], Any]:
     return sp.lambdify(X, expr, _MODULES_NP, cse=True)
 
 
+def _hoist(expr: sp.Expr, table: dict[sp.Expr, sp.Symbol]) -> sp.Expr:
+    """``expr`` with each constant factor or term (sqrt(2/pi), 8943/200000, ...) a symbol of ``table``."""
+    if not expr.args or expr.is_number:
+        return expr
+    args = expr.args
+    if expr.is_Mul or expr.is_Add:
+        const, rest = expr.as_independent(X, as_Add=expr.is_Add)
+        if not const.is_Integer:
+            sym = table.setdefault(const, sp.Dummy(f"c{len(table)}"))
+            return expr.func(sym, _hoist(rest, table))
+    return expr.func(*[_hoist(a, table) for a in args])
+
+
 @cache
 def activation_mp(name: str, derivative: bool = False) -> Callable[[Any], Any]:
-    """The mpmath function phi (or phi' if ``derivative``) of a named activation."""
-    return sp.lambdify(X, phi_expr(name, derivative), _MODULES_MP, cse=True)
+    """The mpmath function phi (or phi' if ``derivative``) of a named activation.
+
+    Its constants are evaluated once per working precision, not at every call (the
+    mpmath lattice of the quadrature calls phi n^2 times)."""
+    table: dict[sp.Expr, sp.Symbol] = {}
+    expr = _hoist(phi_expr(name, derivative), table)
+    fn = sp.lambdify((X, *table.values()), expr, _MODULES_MP, cse=True)
+    constants = sp.lambdify((), list(table), _MODULES_MP)
+    by_prec: dict[int, list[Any]] = {}
+
+    def phi(x: Any) -> Any:
+        values = by_prec.get(mpmath.mp.prec)
+        if values is None:
+            values = by_prec[mpmath.mp.prec] = constants()
+        return fn(x, *values)
+
+    return phi
 
 
 # --------------------------------------------------------------------- closed-form kernels

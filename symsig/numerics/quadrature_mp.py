@@ -130,7 +130,8 @@ def _trap_mp(phi: Callable, q: Any, c: Any, m: int, half: str, work: int,
     a = [phi(sigma * x) for x in z]
     plain = mpmath.fdot(w, [x * x for x in a])
     diag = mpmath.fdot(w, [x * x * (y * y - 1) for x, y in zip(a, z)]) if moments else plain
-    rows = [mpmath.fdot(w, [phi(sigma * (c * x + s * y)) for y in z]) for x in z]
+    col = [sigma * s * y for y in z]
+    rows = [mpmath.fdot(w, [phi(row + y) for y in col]) for row in (sigma * c * x for x in z)]
     return diag, plain, mpmath.fdot([wi * ai for wi, ai in zip(w, a)], rows)
 
 

@@ -159,8 +159,14 @@ def kernel(activation: Any) -> Kernel:
 
 
 # ----------------------------------------------------------------- derivatives of the closed forms
+def _factor_radicands(expr: sp.Expr) -> sp.Expr:
+    """Every half-integer power with its base one factored fraction (pulls out positive squares)."""
+    return expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2 and not x.base.is_number,
+                        lambda x: sp.Pow(sp.factor(sp.together(x.base)), x.exp))
+
+
 def _halves(expr: sp.Expr) -> set[sp.Expr]:
-    return {x.base for x in expr.atoms(sp.Pow) if x.exp.is_Rational and x.exp.q == 2}
+    return {x.base for x in expr.atoms(sp.Pow) if x.exp.is_Rational and x.exp.q == 2 and not x.base.is_number}
 
 
 def _one_radical(expr: sp.Expr) -> sp.Expr:
@@ -182,6 +188,8 @@ def _one_radical(expr: sp.Expr) -> sp.Expr:
     c = sp.cancel(den / s**k)
     if c.has(s):
         raise ValueError(f"denominator of {expr} is not a monomial in sqrt({rad})")
+    while sp.fraction(sp.cancel(c / rad))[1].is_number:  # R itself in c: another s^2
+        c, k = sp.cancel(c / rad), k + 2
     rem = sp.Poly(num, s).rem(sp.Poly(s**2 - rad, s))
     out = sp.Integer(0)
     for j in (0, 1):
@@ -195,13 +203,14 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     """sum_k c_k A_k + r with A_k the inverse-trig atoms of ``expr`` and each c_k, r one fraction
     in q, p and a square root (:func:`_one_radical`); radicands factored, e.g. q^2 - p^2 ->
     (q - p)(q + p). An identity transformation (tested); used on sp.diff of the kernels."""
-    expr = expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
-                        lambda x: sp.Pow(sp.factor(sp.together(x.base)), x.exp))
+    expr = _factor_radicands(expr)
     atoms = sorted(expr.atoms(sp.asin, sp.acos, sp.atan), key=sp.default_sort_key)
+    if not atoms:
+        return _one_radical(expr)
     dummies = [sp.Dummy() for _ in atoms]
-    parts = sp.collect(sp.expand(expr.xreplace(dict(zip(atoms, dummies))), deep=False), dummies, evaluate=False)
-    back = dict(zip(dummies, atoms))
-    return sp.Add(*[_one_radical(c) * key.xreplace(back) for key, c in parts.items()])
+    poly = sp.Poly(expr.xreplace(dict(zip(atoms, dummies))), *dummies)  # raises unless polynomial in them
+    return sp.Add(*[_one_radical(_factor_radicands(c)) * sp.Mul(*[a**k for a, k in zip(atoms, powers)])
+                    for powers, c in poly.terms()])
 
 
 @derived
