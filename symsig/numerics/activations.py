@@ -15,8 +15,9 @@ accurate in floating point on the whole domain q > 0, |p| <= q:
   factored, e.g. q^2 - p^2 -> -(p - q)(p + q): for |p| <= q each factor has an exact sign,
   so the radicand is >= 0 in floating point too (no clipping needed);
 * 1 + erf(z) -> erfc(-z): GELU x (1 + erf(x/sqrt 2))/2 keeps its relative accuracy for x << 0;
-* tanh, sigmoid and swish are compiled from their (x, tanh(kappa x)) polynomial: no exp
-  overflow (sigmoid(-1000)) and no inf/inf (its derivative).
+* tanh, sigmoid and swish are compiled from their (x, tanh(kappa x)) polynomial, factored,
+  with 1 +- tanh(y) -> 2 expit(+-2y) for floats: no exp overflow (sigmoid(-1000)), no inf/inf
+  (its derivative) and no cancellation for x << 0.
 """
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def _inverse_trig(kind: type, arg: sp.Expr) -> sp.Expr:
 
 #: Phi(x) = (1 + erf(x/sqrt 2))/2 kept as one function (scipy ndtr, mpmath ncdf): no cancellation for x << 0.
 NDTR = sp.Function("ndtr")
-_MODULES_NP = [{"ndtr": sps.ndtr}, "scipy", "numpy"]
+#: expit(x) = (1 + tanh(x/2))/2, scipy's logistic function (floats only): no cancellation for x << 0.
+EXPIT = sp.Function("expit")
+_MODULES_NP = [{"ndtr": sps.ndtr, "expit": sps.expit}, "scipy", "numpy"]
 _MODULES_MP = [{"ndtr": mpmath.ncdf}, "mpmath"]
 
 
@@ -79,10 +82,24 @@ def _ndtr(add: sp.Expr) -> sp.Expr:
     return add
 
 
-def stable(expr: sp.Expr) -> sp.Expr:
+def _expit(add: sp.Expr) -> sp.Expr:
+    """c +- c tanh(y) -> 2 c expit(+-2 y)."""
+    c, rest = add.as_coeff_Add()
+    d, f = rest.as_coeff_Mul()
+    if c != 0 and isinstance(f, sp.tanh) and abs(d) == abs(c):
+        return 2 * c * EXPIT(2 * sp.sign(d / c) * f.args[0])
+    return add
+
+
+def stable(expr: sp.Expr, floats: bool = True) -> sp.Expr:
     """``expr`` rewritten for accurate floating point (module docstring); the same function.
 
-    Square-root radicands are factored (q^2 - p^2 -> (q - p)(q + p): no cancellation at p = q)."""
+    Square-root radicands are factored (q^2 - p^2 -> (q - p)(q + p): no cancellation at p = q).
+    With ``floats``, also 1 +- tanh(y) -> 2 expit(+-2y) (mpmath has no expit; at working
+    precision the cancellation costs only digits beyond the absolute accuracy needed)."""
+    if floats:
+        expr = expr.replace(lambda e: e.is_Add and len(e.args) == 2 and any(isinstance(a.as_coeff_Mul()[1], sp.tanh)
+                                                                           for a in e.args), _expit)
     expr = expr.replace(lambda e: isinstance(e, (sp.asin, sp.acos)), lambda e: _inverse_trig(e.func, e.args[0]))
     expr = expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and not e.base.is_number,
                         lambda e: sp.Pow(sp.factor(sp.together(e.base)), e.exp))
@@ -90,14 +107,16 @@ def stable(expr: sp.Expr) -> sp.Expr:
 
 
 # --------------------------------------------------------------------- phi and phi'
-def phi_expr(name: str, derivative: bool = False) -> sp.Expr:
+def phi_expr(name: str, derivative: bool = False, floats: bool = True) -> sp.Expr:
     """The expression compiled for phi (or phi') of ``name``: :func:`stable` of the registry's,
-    through its tanh form where it has one."""
+    through its factored tanh form where it has one (e.g. sigmoid' = (1 - t)(1 + t)/4 ->
+    expit(x) expit(-x) for floats)."""
     check_name(name)
     if name in theory.KAPPA:
-        return theory.tanh_form(name, derivative).subs(T, sp.tanh(theory.KAPPA[name] * X))
-    expr = theory.phi(name)
-    return stable(sp.diff(expr, X) if derivative else expr)
+        expr = sp.factor(theory.tanh_form(name, derivative)).subs(T, sp.tanh(theory.KAPPA[name] * X))
+    else:
+        expr = sp.diff(theory.phi(name), X) if derivative else theory.phi(name)
+    return stable(expr, floats)
 
 
 @cache
@@ -129,7 +148,7 @@ def activation_mp(name: str, derivative: bool = False) -> Callable[[Any], Any]:
     Its constants are evaluated once per working precision, not at every call (the
     mpmath lattice of the quadrature calls phi n^2 times)."""
     table: dict[sp.Expr, sp.Symbol] = {}
-    expr = _hoist(phi_expr(name, derivative), table)
+    expr = _hoist(phi_expr(name, derivative, floats=False), table)
     fn = sp.lambdify((X, *table.values()), expr, _MODULES_MP, cse=True)
     constants = sp.lambdify((), list(table), _MODULES_MP)
     by_prec: dict[int, list[Any]] = {}
