@@ -14,10 +14,11 @@ accurate in floating point on the whole domain q > 0, |p| <= q:
   factored root does not (the ReLU, erf and GELU kernels near p = +-q); every radicand is
   factored, e.g. q^2 - p^2 -> -(p - q)(p + q): for |p| <= q each factor has an exact sign,
   so the radicand is >= 0 in floating point too (no clipping needed);
-* 1 + erf(z) -> erfc(-z): GELU x (1 + erf(x/sqrt 2))/2 keeps its relative accuracy for x << 0;
-* tanh, sigmoid and swish are compiled from their (x, tanh(kappa x)) polynomial, factored,
-  with 1 +- tanh(y) -> 2 expit(+-2y) for floats: no exp overflow (sigmoid(-1000)), no inf/inf
-  (its derivative) and no cancellation for x << 0.
+* c + c erf(z) -> 2 c Phi(sqrt(2) z) (scipy ndtr, mpmath ncdf): GELU x (1 + erf(x/sqrt 2))/2
+  keeps its relative accuracy for x << 0;
+* tanh, sigmoid and swish are compiled from their (x, tanh(kappa x)) polynomial; for floats
+  with 1 - tanh^2 -> sech^2 and c +- c tanh(y) -> 2 c expit(+-2y): no exp overflow
+  (sigmoid(-1000)), no inf/inf (its derivative) and no cancellation for x << 0.
 """
 from __future__ import annotations
 
@@ -83,11 +84,12 @@ def _ndtr(add: sp.Expr) -> sp.Expr:
 
 
 def _expit(add: sp.Expr) -> sp.Expr:
-    """c +- c tanh(y) -> 2 c expit(+-2 y)."""
-    c, rest = add.as_coeff_Add()
-    d, f = rest.as_coeff_Mul()
-    if c != 0 and isinstance(f, sp.tanh) and abs(d) == abs(c):
-        return 2 * c * EXPIT(2 * sp.sign(d / c) * f.args[0])
+    """c +- c tanh(y) + rest -> 2 c expit(+-2 y) + rest, for the first tanh term matching the constant."""
+    const = add.as_coeff_Add()[0]
+    for term in add.args:
+        d, f = term.as_coeff_Mul()
+        if const != 0 and isinstance(f, sp.tanh) and abs(d) == abs(const):
+            return add - const - term + 2 * const * EXPIT(2 * sp.sign(d / const) * f.args[0])
     return add
 
 
@@ -98,8 +100,8 @@ def stable(expr: sp.Expr, floats: bool = True) -> sp.Expr:
     With ``floats``, also 1 +- tanh(y) -> 2 expit(+-2y) (mpmath has no expit; at working
     precision the cancellation costs only digits beyond the absolute accuracy needed)."""
     if floats:
-        expr = expr.replace(lambda e: e.is_Add and len(e.args) == 2 and any(isinstance(a.as_coeff_Mul()[1], sp.tanh)
-                                                                           for a in e.args), _expit)
+        expr = expr.replace(lambda e: e.is_Add and any(isinstance(a.as_coeff_Mul()[1], sp.tanh) for a in e.args),
+                            _expit)
     expr = expr.replace(lambda e: isinstance(e, (sp.asin, sp.acos)), lambda e: _inverse_trig(e.func, e.args[0]))
     expr = expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and not e.base.is_number,
                         lambda e: sp.Pow(sp.factor(sp.together(e.base)), e.exp))
@@ -107,13 +109,31 @@ def stable(expr: sp.Expr, floats: bool = True) -> sp.Expr:
 
 
 # --------------------------------------------------------------------- phi and phi'
+def _float_tanh_form(name: str, derivative: bool) -> sp.Expr:
+    """The cheaper (fewer transcendental calls) of two exact float forms of psi(x, t):
+
+    * psi = A (1 - t^2) + B (B of degree <= 1 in t) as A sech^2(kappa x) + B(x, tanh(kappa x)), A, B
+      factored: 1 - tanh^2 and 1 + tanh lose their relative accuracy as tanh -> 1, sech^2 and expit
+      do not (tanh' = sech^2, sigmoid = expit(x)); cosh overflows only where sech^2 = 0 anyway;
+    * psi(x, 2e - 1) with e = expit(2 kappa x), factored: one call (swish' = e (1 + x (1 - e)))."""
+    kappa = theory.KAPPA[name]
+    psi = theory.tanh_form(name, derivative)
+    quotient, remainder = sp.div(sp.Poly(psi, T), sp.Poly(1 - T**2, T))
+    tanh = sp.tanh(kappa * X)
+    sech2 = 1 / sp.UnevaluatedExpr(sp.cosh(kappa * X) ** 2)  # numpy: 1/c^2 (reciprocal), not c**-2 (pow)
+    by_t = stable(sp.factor(quotient.as_expr()).subs(T, tanh) * sech2 + sp.factor(remainder.as_expr()).subs(T, tanh))
+    by_e = sp.factor(psi.subs(T, 2 * T - 1)).subs(T, EXPIT(2 * kappa * X))
+    return by_e if len(by_e.atoms(sp.Function)) < len(by_t.atoms(sp.Function)) else by_t
+
+
 def phi_expr(name: str, derivative: bool = False, floats: bool = True) -> sp.Expr:
     """The expression compiled for phi (or phi') of ``name``: :func:`stable` of the registry's,
-    through its factored tanh form where it has one (e.g. sigmoid' = (1 - t)(1 + t)/4 ->
-    expit(x) expit(-x) for floats)."""
+    through its tanh form where it has one (for floats :func:`_float_tanh_form`)."""
     check_name(name)
-    if name in theory.KAPPA:
-        expr = sp.factor(theory.tanh_form(name, derivative)).subs(T, sp.tanh(theory.KAPPA[name] * X))
+    if name in theory.KAPPA and floats:
+        expr = _float_tanh_form(name, derivative)
+    elif name in theory.KAPPA:
+        expr = theory.tanh_form(name, derivative).subs(T, sp.tanh(theory.KAPPA[name] * X))
     else:
         expr = sp.diff(theory.phi(name), X) if derivative else theory.phi(name)
     return stable(expr, floats)

@@ -178,10 +178,8 @@ def _user_np(fn: Callable, q: np.ndarray, p: np.ndarray, moments: bool,
 
 
 def _closed(name: str, q: np.ndarray, p: np.ndarray, deriv: bool) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(all="ignore"):  # the clipped (q, p) are valid: no NaN can arise
-        first, second = closed_np(name, deriv)(q, p)
-    return (_out(np.broadcast_to(np.asarray(first, dtype=float), q.shape).copy()),
-            _out(np.broadcast_to(np.asarray(second, dtype=float), q.shape).copy()))
+    out = [np.asarray(x, dtype=float) for x in closed_np(name, deriv)(q, p)]  # radicands >= 0 as |p| <= q
+    return tuple(_out(x if x.shape == q.shape else np.full(q.shape, x)) for x in out)  # type: ignore[return-value]
 
 
 def kernel_np(act: ActivationLike, q1: Any, p1: Any) -> tuple[np.ndarray, np.ndarray]:

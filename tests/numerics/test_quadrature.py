@@ -240,11 +240,12 @@ def test_every_activation_float_and_mp(name: str) -> None:
 @pytest.mark.parametrize("derivative", [False, True])
 def test_compiled_phi_is_the_registry_phi(name: str, derivative: bool) -> None:
     """activation_np / activation_mp (tanh forms, ndtr, hoisted constants) against the registry's
-    phi (or sp.diff) lambdified as it is, at 40 digits; no overflow or NaN at |x| = 800."""
+    phi (or sp.diff) lambdified as it is, at 40 digits; no NaN at |x| = 800 (cosh may overflow
+    there: sech^2 = 0 is the exact limit)."""
     expr = theory.phi(name)
     plain = sp.lambdify(theory.X, sp.diff(expr, theory.X) if derivative else expr, "mpmath")
     xs = [-800, -30, -7.5, -1.25, -1e-3, 0.0, 0.4, 3.0, 12.0, 800]
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
+    with np.errstate(over="ignore", invalid="raise", divide="raise"):
         got_np = Q.activation_np(name, derivative)(np.array(xs))
     assert np.shape(got_np) == (len(xs),)
     with mp.workdps(40):
