@@ -253,7 +253,8 @@ def test_compiled_phi_is_the_registry_phi(name: str, derivative: bool) -> None:
             want = plain(mp.mpf(x))
             assert abs(Q.activation_mp(name, derivative)(mp.mpf(x)) - want) <= mp.mpf(10) ** -35 * max(1, abs(want))
             if x != 0 or name != "relu" or not derivative:  # relu'(0): Heaviside(0) = 1/2 either way
-                assert abs(g - float(want)) <= 4e-16 * max(1.0, abs(float(want))), (x, g, want)
+                # a few ulps of the transcendental calls, times |x| where x multiplies one (x e (1 - e))
+                assert abs(g - float(want)) <= 4e-16 * max(1.0, abs(x), abs(float(want))), (x, g, want)
 
 
 @pytest.mark.parametrize("name", sorted(theory.KAPPA))
