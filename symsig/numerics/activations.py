@@ -224,7 +224,7 @@ def smooth(name: str) -> Smooth:
 
 # --------------------------------------------------------------------- fixed point
 def _scale(value: Any, c: sp.Rational, shift: int) -> Any:
-    """value * c >> shift, exact shifts for powers of two."""
+    """value * c >> shift for c > 0, a single shift when c is a power of two."""
     num, den = int(c.p), int(c.q)
     if num != 1:
         value = value * num
@@ -233,41 +233,65 @@ def _scale(value: Any, c: sp.Rational, shift: int) -> Any:
     return (value >> shift) // den if shift else value // den
 
 
+def _factors(expr: sp.Expr) -> list[sp.Expr]:
+    """The factors of a product, integer powers spelled out (t^2 -> t, t)."""
+    out: list[sp.Expr] = []
+    for f in sp.Mul.make_args(expr):
+        if f.is_Pow and f.exp.is_Integer and f.exp > 1:
+            out += [f.base] * int(f.exp)
+        else:
+            out.append(f)
+    return out
+
+
 def _fixed(expr: sp.Expr, syms: tuple[sp.Symbol, ...]) -> Callable[[tuple, int], Any]:
     """Compile a polynomial with rational coefficients into fixed point: a real v is the
-    integer round(v 2^bits); a * b -> (A B) >> bits, c * A -> (A c.p) // c.q (a shift for 2^k)."""
+    integer round(v 2^bits) (floored); a b -> (A B) >> bits, c A -> (A c.p) // c.q, a shift
+    for c = 2^-k folded into the last product's; terms with c < 0 are subtracted."""
     if expr in syms:
         i = syms.index(expr)
         return lambda v, bits: v[i]
     if expr.is_Rational:
         return lambda v, bits: (int(expr.p) << bits) // int(expr.q)
+    if expr.could_extract_minus_sign() and not expr.is_Add:
+        positive = _fixed(-expr, syms)
+        return lambda v, bits: -positive(v, bits)
     if expr.is_Add:
-        terms = [_fixed(a, syms) for a in expr.args]
-        return lambda v, bits: sum(f(v, bits) for f in terms)
-    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 1:
-        return _fixed(sp.Mul(*[expr.base] * int(expr.exp), evaluate=False), syms)
-    if expr.is_Mul:
-        c, rest = expr.as_coeff_Mul()
-        factors = [_fixed(a, syms) for a in sp.Mul.make_args(rest)] if rest != 1 else []
-        if not factors:
-            return _fixed(c, syms)
+        terms = sorted(((a.could_extract_minus_sign(), _fixed(-a if a.could_extract_minus_sign() else a, syms))
+                        for a in expr.args), key=lambda term: term[0])  # a positive term first, if any
 
-        def mul(v: tuple, bits: int) -> Any:
-            out = factors[0](v, bits)
-            for f in factors[1:-1]:
-                out = (out * f(v, bits)) >> bits
-            if len(factors) > 1:  # the last shift folds into the coefficient's
-                return _scale(out * factors[-1](v, bits), sp.Rational(c), bits)
-            return out if c == 1 else _scale(out, sp.Rational(c), 0)
+        def add(v: tuple, bits: int) -> Any:
+            out = None
+            for negative, f in terms:
+                x = f(v, bits)
+                out = (-x if negative else x) if out is None else (out - x if negative else out + x)
+            return out
 
-        return mul
-    raise ValueError(f"not a polynomial with rational coefficients: {expr}")
+        return add
+    c, rest = expr.as_coeff_Mul()
+    parts = _factors(rest)
+    if not (expr.is_Mul or expr.is_Pow) or not (c.is_Rational and c > 0) or any(f.is_Mul or f.is_Pow for f in parts):
+        raise ValueError(f"not a polynomial with rational coefficients: {expr}")
+    factors = [_fixed(f, syms) for f in parts]
+    if len(factors) == 1:
+        one = factors[0]
+        return lambda v, bits: _scale(one(v, bits), c, 0)
+
+    def mul(v: tuple, bits: int) -> Any:
+        out = factors[0](v, bits)
+        for f in factors[1:-1]:
+            out = (out * f(v, bits)) >> bits
+        return _scale(out * factors[-1](v, bits), c, bits)  # the last shift folds into the coefficient's
+
+    return mul
 
 
 @cache
 def fixed_point(name: str, derivative: bool = False) -> Callable[[Any, Any, int], Any]:
     """phi (or phi') of ``name`` in fixed point: (X, T, bits) -> integers, X = round(x 2^bits) and
-    T = round(tanh(kappa x) 2^bits) (arrays of Python ints), from the Horner form of
-    :func:`symsig.theory.activations.tanh_form`."""
-    program = _fixed(sp.horner(theory.tanh_form(name, derivative), X, T), (X, T))
+    T = round(tanh(kappa x) 2^bits) (arrays of Python ints), from the factored or the Horner form
+    of :func:`symsig.theory.activations.tanh_form`, whichever has fewer operations (each one is an
+    operation on every lattice point)."""
+    psi = theory.tanh_form(name, derivative)
+    program = _fixed(min(sp.factor(psi), sp.horner(psi, X, T), key=sp.count_ops), (X, T))
     return lambda x, t, bits: program((x, t), bits)
