@@ -157,7 +157,6 @@ def kernel(activation: Any) -> Kernel:
     return Kernel(activation, k_qq(q), k_qp(q, p))
 
 
-
 # ----------------------------------------------------------------- derivatives of the closed forms
 def _factor_radicands(expr: sp.Expr) -> sp.Expr:
     """Every half-integer power with its base one factored fraction (pulls out positive squares)."""
