@@ -1,4 +1,6 @@
-"""Tests for symsig.quadrature: closed forms, float accuracy, mpmath precision, derivatives."""
+"""Tests for the Gaussian kernels (symsig.numerics.quadrature, quadrature_mp, activations):
+closed forms vs 30-digit quadrature, float accuracy, mpmath precision, derivatives, Monte Carlo,
+and the compiled registry (stable rewrites, fixed-point programs)."""
 from __future__ import annotations
 
 import mpmath as mp
@@ -6,40 +8,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symsig.core.names import ACTIVATIONS
+from symsig.numerics import activations as A
 from symsig.numerics import quadrature as Q
+from symsig.theory import activations as theory
+from symsig.theory.symbols import p as P, q as QS
+from tests.numerics.kernel_reference import reference_kernel
 
 CS = ["0", "0.5", "0.99", "0.999999", "1", "-0.7"]
 SMOOTH = ["tanh", "sigmoid", "swish"]
-
-
-# ----------------------------------------------------------------- references
-def _inner_mp(name: str, a, b):
-    """E_w[phi(a + b w)], w ~ N(0,1): standard 1-D Gaussian identities (b > 0).
-
-    relu: a Phi(a/b) + b phi(a/b); erf: erf(a / sqrt(1 + 2 b^2));
-    gelu: a Phi(a/r) + (b^2/r) phi(a/r), r = sqrt(1 + b^2)."""
-    if name == "relu":
-        return a * mp.ncdf(a / b) + b * mp.npdf(a / b)
-    if name == "erf":
-        return mp.erf(a / mp.sqrt(1 + 2 * b * b))
-    r = mp.sqrt(1 + b * b)
-    return a * mp.ncdf(a / r) + b * b / r * mp.npdf(a / r)
-
-
-def _reference_mp(name: str, q, c):
-    """(K_qq, K_qp) by mp.quad of the 2-D integral with the inner variable integrated
-    exactly (u = sqrt(q) z1, v = sqrt(q) (c z1 + s z2)); breakpoints resolve the scale-s
-    layer of relu near z1 = 0 as c -> 1."""
-    phi = Q.activation_mp(name)
-    sg, s = mp.sqrt(q), mp.sqrt((1 - c) * (1 + c))
-    pts = [-mp.inf, 0, mp.inf]
-    if name == "relu":
-        pts = [0] + [s * 10 ** k for k in range(8) if 0 < s * 10 ** k < 1] + [1, mp.inf]
-    k_qq = mp.quad(lambda z: mp.npdf(z) * phi(sg * z) ** 2, pts if name != "relu" else [0, mp.inf])
-    if s == 0:
-        return k_qq, k_qq
-    k_qp = mp.quad(lambda z: mp.npdf(z) * phi(sg * z) * _inner_mp(name, sg * c * z, sg * s), pts)
-    return k_qq, k_qp
 
 
 def _close(x, ref, tol, scale):
@@ -53,7 +30,7 @@ def _close(x, ref, tol, scale):
 def test_closed_form_vs_quadrature_30_digits(name: str, c: str) -> None:
     with mp.workdps(40):
         q = mp.mpf("0.7")
-        ref = _reference_mp(name, q, mp.mpf(c))
+        ref = reference_kernel(name, q, mp.mpf(c))
         got = Q.kernel_mp(name, q, q * mp.mpf(c), dps=30)
         for g, r in zip(got, ref):
             assert _close(g, r, mp.mpf(10) ** -29, 1e-3 * ref[0]), (g, r)
@@ -72,23 +49,26 @@ def test_closed_form_vs_genuine_2d_trapezoid(name: str) -> None:
         assert abs(g - r) <= 1e-12 * abs(ref[0])
 
 
-def test_gelu_erf_derivative_formulas_symbolically() -> None:
-    """d/dp and d/dq of the closed forms equal the coded derivatives (SymPy, q, p > 0;
-    both sides are analytic in p on |p| < q, so the identity extends to p <= 0)."""
-
-    class Sym:
-        sqrt, atan2, pi = staticmethod(sp.sqrt), staticmethod(sp.atan2), sp.pi
-
-    q, p = sp.symbols("q p", positive=True)
-    for fn in (Q._gelu, Q._erf, Q._relu):
-        k_qq, k_qp, d_qq, d_qp = fn(q, p, Sym)
-        assert sp.simplify(sp.diff(k_qp, p) - d_qp) == 0
-        assert sp.simplify(sp.diff(k_qq, q) - d_qq) == 0
-        assert sp.simplify(k_qp.subs(p, q) - k_qq) == 0
+@pytest.mark.parametrize("name", sorted(A.CLOSED_FORMS))
+@pytest.mark.parametrize("derivative", [False, True])
+def test_stable_rewrite_is_the_same_function(name: str, derivative: bool) -> None:
+    """The compiled (atan2, factored radicands) kernels equal the symbolic ones at 50 digits,
+    on a grid of q and c that includes c = +-1 and c = 1 - 1e-12."""
+    raw = theory.kernel_derivatives(name) if derivative else \
+        (theory.CLOSED_FORMS[name]().k_qq, theory.CLOSED_FORMS[name]().k_qp)
+    plain = sp.lambdify((QS, P), list(raw), "mpmath")
+    with mp.workdps(50):
+        for qv in ("0.01", "0.7", "40"):
+            for cv in ("-1", "-0.3", "0", "0.8", "1e-12", "0.999999999999", "1"):
+                qm = mp.mpf(qv)
+                pm = qm * mp.mpf(cv)
+                got, want = A.closed_mp(name, derivative)(qm, pm), plain(qm, pm)
+                for g, w in zip(got, want):
+                    assert abs(g - w) <= mp.mpf(10) ** -35 * max(1, abs(w)), (qv, cv, g, w)
 
 
 # ----------------------------------------------------------------- float accuracy
-@pytest.mark.parametrize("name", SMOOTH + ["gelu"])
+@pytest.mark.parametrize("name", SMOOTH + ["gelu", "relu", "erf", pytest.param("gelu_tanh", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("q", ["0.05", "1.5"])
 def test_float_accuracy_1e12(name: str, q: str) -> None:
     """Float kernels and derivatives within 1e-12 relative (absolute at a zero, scaled by K_qq)."""
@@ -116,7 +96,8 @@ def test_mp_dps30_agrees_with_dps50(name: str, q: str, p: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,q,p", [("tanh", "0.3", "0.297"), ("tanh", "1.5", "-1.05"),
-                                      ("sigmoid", "3", "1.5"), ("swish", "0.05", "0.05")])
+                                      ("sigmoid", "3", "1.5"), ("swish", "0.05", "0.05"),
+                                      ("gelu_tanh", "0.8", "-0.5")])
 def test_mp_dps30_agrees_with_dps50_more(name: str, q: str, p: str) -> None:
     for fn in (Q.kernel_mp, Q.dkernel_mp):
         lo, hi = fn(name, q, p, dps=30), fn(name, q, p, dps=50)
@@ -184,18 +165,6 @@ def test_full_correlation_gives_kqq(name: str) -> None:
     assert abs(m_qp - m_qq) <= mp.mpf(10) ** -20 * m_qq
 
 
-@pytest.mark.parametrize("name", ["tanh", "erf", "linear"])
-def test_odd_activation_antisymmetry(name: str) -> None:
-    q = np.array([0.3, 1.0, 2.0, 2.0])
-    p = np.array([0.1, 0.7, 1.999, 0.0])
-    _, plus = Q.kernel_np(name, q, p)
-    k_qq, minus = Q.kernel_np(name, q, -p)
-    np.testing.assert_allclose(minus, -plus, rtol=1e-14, atol=1e-16 * k_qq.max())
-    assert abs(plus[-1]) <= 1e-16 * k_qq[-1]
-    a, b = Q.kernel_mp(name, "1", "0.7", dps=20)[1], Q.kernel_mp(name, "1", "-0.7", dps=20)[1]
-    assert abs(a + b) <= mp.mpf(10) ** -20 * abs(a)
-
-
 def test_sigmoid_tanh_identity() -> None:
     """sigmoid(x) = (1 + tanh(x/2))/2 and tanh odd give K_sig(q, p) = 1/4 + K_tanh(q/4, p/4)/4."""
     q = np.array([0.2, 1.0, 3.0])
@@ -239,19 +208,70 @@ def test_mp_derivative_vs_mp_differences(name: str) -> None:
         assert abs(d_qq - num_qq) <= tol * abs(num_qq)
 
 
-# ----------------------------------------------------------------- Monte Carlo
-@pytest.mark.parametrize("name", Q.NAMES)
-def test_monte_carlo(name: str) -> None:
-    """1e6 correlated Gaussian pairs: sample means within 5 standard errors (a false
-    alarm has probability ~6e-7 per check)."""
+# ----------------------------------------------------------------- every activation
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_every_activation_float_and_mp(name: str) -> None:
+    """Every registered activation has float and mpmath kernels with K_qq(q) = K_qp(q, q), the
+    symmetry of its parity under p -> -p, float = mp to the float contract (1e-14 K_qq), and
+    both match Monte Carlo: 1e6 correlated pairs, |mean - K| <= 4 SE + 1e-14 K_qq (the stated
+    bias of the float kernels; a false alarm has probability 6e-5 per check)."""
+    q, c, dps = 1.3, 0.6, 15
+    k_qq, k_qp = Q.kernel_np(name, q, c * q)
+    m_qq, m_qp = Q.kernel_mp(name, q, c * q, dps=dps)
+    assert abs(k_qq - float(m_qq)) <= 1e-14 * k_qq and abs(k_qp - float(m_qp)) <= 1e-14 * k_qq
+    full, m_full = Q.kernel_np(name, q, q), Q.kernel_mp(name, q, q, dps=dps)
+    assert full[1] == pytest.approx(k_qq, rel=1e-14) and full[0] == k_qq
+    assert abs(m_full[1] - m_qq) <= mp.mpf(10) ** -dps * m_qq
+    parity = theory.parity(name)
+    if parity:  # K(q, -p) = E[phi(u) phi(-v)] = parity K(q, p)
+        assert Q.kernel_np(name, q, -c * q)[1] == pytest.approx(parity * k_qp, rel=1e-14, abs=1e-16 * k_qq)
+        assert abs(Q.kernel_mp(name, q, -c * q, dps=dps)[1] - parity * m_qp) <= mp.mpf(10) ** -dps * m_qq
     rng = np.random.default_rng(20250531)
-    q, c, n = 1.3, 0.6, 1_000_000
+    n = 1_000_000
     z1, z2 = rng.standard_normal((2, n))
     u, v = np.sqrt(q) * z1, np.sqrt(q) * (c * z1 + np.sqrt(1 - c * c) * z2)
     phi = Q.activation_np(name)
-    k_qq, k_qp = Q.kernel_np(name, q, c * q)
     for sample, exact in ((phi(u) ** 2, k_qq), (phi(u) * phi(v), k_qp)):
-        assert abs(sample.mean() - exact) <= 5 * sample.std() / np.sqrt(n)
+        assert abs(sample.mean() - exact) <= 4 * sample.std() / np.sqrt(n) + 1e-14 * k_qq
+
+
+# ----------------------------------------------------------------- the compiled registry
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("derivative", [False, True])
+def test_compiled_phi_is_the_registry_phi(name: str, derivative: bool) -> None:
+    """activation_np / activation_mp (tanh forms, ndtr, hoisted constants) against the registry's
+    phi (or sp.diff) lambdified as it is, at 40 digits; no NaN at |x| = 800 (cosh may overflow
+    there: sech^2 = 0 is the exact limit)."""
+    expr = theory.phi(name)
+    plain = sp.lambdify(theory.X, sp.diff(expr, theory.X) if derivative else expr, "mpmath")
+    xs = [-800, -30, -7.5, -1.25, -1e-3, 0.0, 0.4, 3.0, 12.0, 800]
+    with np.errstate(over="ignore", invalid="raise", divide="raise"):
+        got_np = Q.activation_np(name, derivative)(np.array(xs))
+    assert np.shape(got_np) == (len(xs),)
+    with mp.workdps(40):
+        for x, g in zip(xs, got_np):
+            want = plain(mp.mpf(x))
+            assert abs(Q.activation_mp(name, derivative)(mp.mpf(x)) - want) <= mp.mpf(10) ** -35 * max(1, abs(want))
+            if x != 0 or name != "relu" or not derivative:  # relu'(0): Heaviside(0) = 1/2 either way
+                # a few ulps of the transcendental calls, times |x| where x multiplies one (x e (1 - e))
+                assert abs(g - float(want)) <= 4e-16 * max(1.0, abs(x), abs(float(want))), (x, g, want)
+
+
+@pytest.mark.parametrize("name", sorted(theory.KAPPA))
+@pytest.mark.parametrize("derivative", [False, True])
+def test_fixed_point_program(name: str, derivative: bool) -> None:
+    """The integer program of psi(x, t) against psi in mpmath: error <= 2^(8 - bits) (1 + |x|)."""
+    bits = 120
+    kappa = theory.KAPPA[name]
+    psi = sp.lambdify((theory.X, theory.T_TANH), theory.tanh_form(name, derivative), "mpmath")
+    xs = [mp.mpf(k) / 7 for k in range(-70, 71, 3)]
+    with mp.workdps(60):
+        xi = np.array([int(mp.nint(mp.ldexp(x, bits))) for x in xs], dtype=object)
+        ti = np.array([int(mp.nint(mp.ldexp(mp.tanh(kappa * x), bits))) for x in xs], dtype=object)
+        got = A.fixed_point(name, derivative)(xi, ti, bits)
+        for x, g in zip(xs, got):
+            want = psi(x, mp.tanh(kappa * x))
+            assert abs(mp.ldexp(int(g), -bits) - want) <= mp.ldexp(1, 8 - bits) * (1 + abs(x))
 
 
 # ----------------------------------------------------------------- user callables
