@@ -5,26 +5,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from symsig.numerics import compile as numerics
-from symsig.theory.blocks import block_map
-from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, fast_map, parse_grid
+from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, parse_grid
 from symsig.analysis.propagate import propagate
 from symsig.core.validate import InputError
-
-
-def test_fast_map_equals_compiled_block_map():
-    rng = np.random.default_rng(0)
-    for block in ("post-ln", "pre-ln", "gc-post-ln"):
-        bm = block_map(block, "relu")
-        q = rng.uniform(0.5, 2, 200)
-        p = q * rng.uniform(-0.5, 1, 200)
-        p[:5] = q[:5]  # rank collapse exactly
-        params = (rng.uniform(0.1, 5, 200), 0.2, 0.3, 1e-3, rng.uniform(0, 3, 200), 1.0, 0)
-        ref = numerics.eval_np(numerics.block_np(bm), q, p, *params)
-        with np.errstate(all="ignore"):
-            got = fast_map(bm, False)(q, p, *params)
-        for a, b in zip(ref, got):
-            assert np.allclose(np.broadcast_to(b, a.shape), a, rtol=1e-12, atol=1e-14)
 
 
 def test_zones_agree_with_per_point_propagate():
