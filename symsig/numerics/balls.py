@@ -98,9 +98,9 @@ def _eval(expr: sp.Expr, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.
         return x.acos() if isinstance(expr, sp.acos) else x.asin()
     if isinstance(expr, sp.Piecewise):
         for branch, cond in expr.args:
-            if cond is sp.true:
-                return _eval(branch, env, pending)
-            if _decide(cond, _eval(cond.lhs - cond.rhs, env, pending)):
+            while cond.is_Symbol:  # a condition hoisted by cse
+                cond = pending[cond]
+            if cond is sp.true or _holds(cond, env, pending):
                 return _eval(branch, env, pending)
         raise Uncertain("no Piecewise branch applies")
     raise Uncertain(f"cannot evaluate {expr.func.__name__} in ball arithmetic")
@@ -124,8 +124,11 @@ def _power(base: Any, e: sp.Expr) -> Any:
     return base ** int(e)
 
 
-def _decide(cond: sp.Rel, d: Any) -> bool:
-    """Whether ``cond`` (written as d = lhs - rhs against 0) certainly holds; raise if undecided."""
+def _holds(cond: sp.Basic, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.Expr]) -> bool:
+    """Whether the relation ``cond`` certainly holds (d = lhs - rhs against 0); raise if undecided."""
+    if not isinstance(cond, sp.Rel):
+        raise Uncertain(f"unsupported branch condition {cond}")
+    d = _eval(cond.lhs - cond.rhs, env, pending)
     strict = isinstance(cond, sp.StrictGreaterThan | sp.StrictLessThan)
     positive_side = isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan)
     holds = (d > 0 if strict else d >= 0) if positive_side else (d < 0 if strict else d <= 0)

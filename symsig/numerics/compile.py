@@ -45,6 +45,7 @@ _NP_IMPL: dict[str, Callable[..., Any]] = {
 _MP_IMPL: dict[str, Callable[..., Any]] = {
     "clip_unit": lambda x: max(mpmath.mpf(-1), min(mpmath.mpf(1), x)),
     "nonneg": lambda x: max(mpmath.mpf(0), x),
+    "pos_part": lambda x: max(mpmath.mpf(0), x),  # the max form of rem_max_form, for its tests
     # mpmath raises on x/0; only ever hit in a Piecewise branch that is not selected
     # (cse hoists branch subexpressions, e.g. beta_c at q = p, out of the lazy branch).
     "nonzero": lambda x: x if x else mpmath.ldexp(1, -4 * mpmath.mp.prec),
@@ -169,9 +170,13 @@ def compile_np_fast(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...],
     (e.g. q = 1 after a block that ends in a LayerNorm; the argument stays, unused).
     Evaluate it under ``numpy.errstate(all="ignore")`` and check the result.
     """
-    out = [e.replace(lambda x: isinstance(x, sp.Piecewise), rem_max_form).xreplace(dict(fixed)) for e in exprs]
     impl = implementations(exprs, "np") | _FAST_NP
-    return sp.lambdify(args, [safe(e) for e in out], modules=[impl, "numpy"], cse=True)
+    return sp.lambdify(args, [safe(e) for e in fast_form(exprs, fixed)], modules=[impl, "numpy"], cse=True)
+
+
+def fast_form(exprs: tuple[sp.Expr, ...], fixed: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> tuple[sp.Expr, ...]:
+    """The expressions :func:`compile_np_fast` compiles: REM Piecewise as max, ``fixed`` substituted."""
+    return tuple(e.replace(lambda x: isinstance(x, sp.Piecewise), rem_max_form).xreplace(dict(fixed)) for e in exprs)
 
 
 def eval_np(fn: Callable[..., Any], *args: Any) -> tuple[np.ndarray, ...]:

@@ -138,7 +138,10 @@ class ArbContext:
         return balls.compile_arb(args, exprs)
 
     def evaluate(self, fn: Callable, args: Sequence[Any]) -> tuple[Any, ...]:
-        return fn(*args)
+        try:
+            return fn(*args)
+        except Undefined:
+            raise Undefined(_UNDEFINED) from None
 
     def log(self, x: Any) -> Any:
         return x.log()  # a ball not certainly > 0 gives an indeterminate ball: never certain
