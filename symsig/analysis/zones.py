@@ -71,7 +71,9 @@ def indicators_at(arch: Architecture, depth: int, rho0: Any, q0: Any, thresholds
     """(g_rank, g_entropy) of one architecture: ``depth`` blocks from (q0, rho0 q0), iterated in ``ctx``."""
     bm = block_map(arch.block, arch.activation, arch.finite_t)
     it = iterate(bm, arch.params(), q0, rho0, depth, ctx)
-    return indicators(ctx, rho0, it.rho[-1], it.mean_y2, thresholds)
+    with ctx.working():
+        rho_l = it.p[-1] / it.q[-1]
+    return indicators(ctx, rho0, rho_l, it.mean_y2, thresholds)
 
 
 def classify(

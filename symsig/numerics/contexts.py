@@ -72,6 +72,21 @@ class NumpyContext:
         return sum(xs[1:], xs[0]) if len(xs) else 0.0
 
 
+class _Precision:
+    """Re-entrant-safe ``with``: mpmath's working precision set to ``dps`` digits, then restored."""
+
+    def __init__(self, dps: int) -> None:
+        self.dps = dps
+        self.saved: list[int] = []
+
+    def __enter__(self) -> None:
+        self.saved.append(mpmath.mp.prec)
+        mpmath.mp.dps = self.dps
+
+    def __exit__(self, *exc: Any) -> None:
+        mpmath.mp.prec = self.saved.pop()
+
+
 class MpContext:
     """mpmath with ``dps`` correct digits requested, evaluated at dps + GUARD_DIGITS.
 
@@ -84,9 +99,10 @@ class MpContext:
 
     def __init__(self, dps: int) -> None:
         self.dps = int(dps)
+        self._working = _Precision(self.dps + GUARD_DIGITS)
 
     def working(self) -> Any:
-        return mpmath.workdps(self.dps + GUARD_DIGITS)
+        return self._working
 
     def number(self, x: Any) -> mpmath.mpf:
         return to_mpf(x)
@@ -96,11 +112,11 @@ class MpContext:
 
     def evaluate(self, fn: Callable, args: Sequence[Any]) -> tuple[Any, ...]:
         try:
-            out = tuple(mpmath.mpmathify(x) for x in fn(*args))
+            out = tuple(x if type(x) is mpmath.mpf else mpmath.mpmathify(x) for x in fn(*args))
         except ZeroDivisionError:
             raise Undefined(_UNDEFINED) from None
         for x in out:
-            if not isinstance(x, mpmath.mpf) or mpmath.isnan(x) or mpmath.isinf(x):
+            if type(x) is not mpmath.mpf or not mpmath.isfinite(x):
                 raise Undefined(f"{_UNDEFINED}; got {x}")
         return out
 
