@@ -1,4 +1,7 @@
-"""Benchmark: 256 x 256 (beta, alpha_SA) diagram, depth 60, post-LN ReLU (target < 0.5 s, one core).
+"""Benchmark: the one depth iteration on a grid and at high precision.
+
+* 256 x 256 (beta, alpha_SA) diagram, depth 60, post-LN ReLU (numpy context; target < 0.5 s, one core);
+* one boundary point of that diagram to 50 digits (mpmath context, depth 60), rank and entropy.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_diagram.py [--tanh]
 Prints CPU (process) time, which is what one core costs, and wall time.
@@ -6,15 +9,15 @@ Prints CPU (process) time, which is what one core costs, and wall time.
 import sys
 import time
 
-from symsig.analysis.diagram import diagram
+from symsig.analysis.diagram import boundary_mp, diagram
 
 
-def timed(label, repeat=5, **kw):
-    diagram(**kw)  # warm: derive + compile once
+def timed(label, fn, repeat=5, **kw):
+    fn(**kw)  # warm: derive + compile once
     cpu, wall = [], []
     for _ in range(repeat):
         c, w = time.process_time(), time.perf_counter()
-        diagram(**kw)
+        fn(**kw)
         cpu.append(time.process_time() - c)
         wall.append(time.perf_counter() - w)
     print(f"{label}: best cpu {min(cpu):.3f} s, best wall {min(wall):.3f} s (of {repeat})")
@@ -24,6 +27,11 @@ if __name__ == "__main__":
     c = time.perf_counter()
     diagram(depth=1, beta="1:2:2", alpha_sa="1:2:2")
     print(f"cold start (derive + compile): {time.perf_counter() - c:.2f} s")
-    timed("256x256 depth 60 post-ln relu", depth=60, beta="0.05:4:256", alpha_sa="0:3:256")
+    timed("256x256 depth 60 post-ln relu", diagram, depth=60, beta="0.05:4:256", alpha_sa="0:3:256")
+    timed("rank boundary point, 50 digits, depth 60", boundary_mp, repeat=3, kind="rank", fixed="1",
+          bracket=("1", "2"), depth=60, digits=50)
+    timed("entropy boundary point, 50 digits, depth 60", boundary_mp, repeat=3, kind="entropy", fixed="2",
+          bracket=("1.5", "4"), depth=60, digits=50)
     if "--tanh" in sys.argv:
-        timed("64x64 depth 60 post-ln tanh", repeat=1, depth=60, beta="0.05:4:64", alpha_sa="0:3:64", activation="tanh")
+        timed("64x64 depth 60 post-ln tanh", diagram, repeat=1, depth=60, beta="0.05:4:64", alpha_sa="0:3:64",
+              activation="tanh")

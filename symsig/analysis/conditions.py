@@ -20,11 +20,14 @@ from ..core import validate
 from ..core.architecture import Architecture
 from ..core.results import Result
 from ..numerics import compile as numerics
+from ..numerics.contexts import MpContext
+from ..numerics.iterate import check_start, iterate, steps
 from ..numerics.roots import bracketed_root
 from ..theory.blocks import block_map
 from ..theory.conditions import (CLOSED, DEPTH, EPS, POST_LN, PRE_LN, alpha_sa_linear_expr, chi_expr,
                                  preln_exponent_expr, rho_c_expr)
 from ..theory.symbols import PARAMS
+from .zones import g_rank
 
 # ---------------------------------------------------------------------- numerics
 
@@ -62,19 +65,6 @@ def evaluate(expr: sp.Expr, arch: Architecture, dps: int) -> mpmath.mpf:
     return value
 
 
-def rho_l_mp(arch: Architecture, depth: int, rho0: Any, q0: Any = 1) -> tuple[mpmath.mpf, list[mpmath.mpf]]:
-    """(rho_L, [Y2_0..Y2_{L-1}]) by iterating the compiled mpmath map at the current precision."""
-    fn = numerics.block_mp(block_map(arch.block, arch.activation, arch.finite_t))
-    params = [numerics.to_mpf(x) for x in arch.params()]
-    qq = numerics.to_mpf(q0)
-    pp = numerics.to_mpf(rho0) * qq
-    y2s = []
-    for _ in range(depth):
-        qq, pp, y2 = fn(qq, pp, *params)
-        y2s.append(y2)
-    return pp / qq, y2s
-
-
 def alpha_sa_required(
     *, depth: int, eps: Any = "0.01", rho0: Any = "0.3", dps: int = 20, **architecture: Any
 ) -> mpmath.mpf | None:
@@ -86,19 +76,19 @@ def alpha_sa_required(
     """
     depth = validate.integer("depth", depth, 1)
     validate.positive("eps", eps)
-    validate.correlation("rho0", rho0)
     dps = validate.integer("dps", dps, 1)
+    arch = Architecture(**architecture)
+    check_start(1, rho0, arch.seq_len)
     with mpmath.workdps(dps + numerics.GUARD_DIGITS):  # rho0 = 1 - 1e-30 is < 1, as a float it is not
         if not numerics.to_mpf(eps) < 1 or not numerics.to_mpf(rho0) < 1:
             raise validate.InputError("need eps < 1 and rho0 < 1")
-    base = dict(Architecture(**architecture).to_dict())
+    bm = block_map(arch.block, arch.activation, arch.finite_t)
+    ctx = MpContext(dps)
     with mpmath.workdps(dps + numerics.GUARD_DIGITS):
-        target = mpmath.log(numerics.to_mpf(eps))
 
-        def g(a: mpmath.mpf) -> mpmath.mpf:
-            rho_l, _ = rho_l_mp(Architecture(**(base | {"alpha_sa": a})), depth, rho0)
-            gap = 1 - rho_l
-            return (mpmath.log(gap / (1 - numerics.to_mpf(rho0))) if gap > 0 else -mpmath.inf) - target
+        def g(a: mpmath.mpf) -> mpmath.mpf:  # the rank indicator of a diagram, with threshold eps
+            rho_l = iterate(bm, arch.replace(alpha_sa=a).params(), 1, rho0, depth, ctx).rho[-1]
+            return g_rank(ctx, rho0, rho_l, eps)
 
         hi = mpmath.mpf(1)
         while g(hi) < 0:
@@ -116,21 +106,18 @@ def exit_layer(*, rho0: Any = "0.3", q0: Any = 1, max_depth: int = 10000, **arch
 
     Y2_l = 0 exactly when rho_l >= rho_c(beta) = 1 - 2/beta^2 (q = 1); None when the
     trajectory stays frozen for ``max_depth`` layers (entropy collapse throughout).
-    Exact: evaluated in mpmath at 30 digits, so a strict comparison with 0 is meaningful.
+    Exact: evaluated in mpmath at 30 digits (10 + guard digits), so a strict comparison
+    with 0 is meaningful.
     """
     arch = Architecture(**architecture)
     if arch.finite_t:
         raise validate.InputError("the frozen phase is sharp only as T -> infinity; omit seq_len")
-    fn = numerics.block_mp(block_map(arch.block, arch.activation))
-    with mpmath.workdps(30):
-        params = [numerics.to_mpf(x) for x in arch.params()]
-        qq = numerics.to_mpf(q0)
-        pp = numerics.to_mpf(rho0) * qq
-        for layer in range(validate.integer("max_depth", max_depth, 0) + 1):
-            qn, pn, y2 = fn(qq, pp, *params)
-            if y2 == 0:
-                return layer
-            qq, pp = qn, pn
+    check_start(q0, rho0)
+    depth = validate.integer("max_depth", max_depth, 0) + 1
+    bm = block_map(arch.block, arch.activation)
+    for layer, (_, _, y2) in enumerate(steps(bm, arch.params(), q0, rho0, depth, MpContext(10))):
+        if y2 == 0:
+            return layer
     return None
 
 

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any, Callable
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from ..core import validate
@@ -84,6 +85,13 @@ def critical(
         rho_c=rho_c if rho_c > 0 else None,
         dps=dps,
     )
+
+
+def beta_c_np(q_: Any, p_: Any) -> np.ndarray:
+    """beta_c(q, p) = sqrt(2/(q (q - p))) in floats, vectorised (compiled once from
+    :func:`symsig.theory.rem.beta_c`); inf at q = p."""
+    with np.errstate(divide="ignore"):
+        return numerics.compile_np((q, p), (rem.beta_c(),))(q_, p_)[0]
 
 
 def _eval_mp(beta_: Any, q_: Any, p_: Any, dps: int) -> tuple[Any, ...]:

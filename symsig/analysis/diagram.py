@@ -1,42 +1,39 @@
-"""Trainability diagrams over (beta, alpha_SA) (THEORY.md section 6).
+"""Trainability diagrams over (beta, alpha_SA) (docs/theory.md §7.2-7.3).
 
-Zones after ``depth`` blocks from (q0, rho0), other parameters fixed:
+Zones after ``depth`` blocks from (q0, rho0), other parameters fixed, by the sign of
+the two indicators of :mod:`symsig.analysis.zones` (thresholds documented there):
+"entropy" (g_entropy > 0, takes precedence), "rank" (g_rank < 0), "trainable".
 
-* ``"entropy"`` (entropy collapse): mean over the L attentions of Y2 > thresholds["entropy"]
-  (default 0.1: attention concentrated on O(1) tokens; in the T -> infinity theory
-  Y2 > 0 exactly when beta > beta_c(rho)). Takes precedence: a larger residual
-  does not unfreeze the attention.
-* ``"rank"`` (rank collapse): 1 - rho_L < thresholds["rank"] * (1 - rho0) (default 0.01:
-  less than 1% of the initial token diversity survives).
-* ``"trainable"`` otherwise.
-
-The grid is evaluated with numpy over all points at once. Boundaries are the
-level sets g_rank = log((1 - rho_L)/(1 - rho0)) - log(thr_rank) = 0 (solved for
-alpha_SA at fixed beta) and g_entropy = mean Y2 - thr_entropy = 0 (solved for beta
-at fixed alpha_SA), bracketed by sign changes on the grid and refined by
-:func:`symsig.conditions.bracketed_root` on the compiled mpmath map to ``digits``
+The grid is one numpy iteration over all points at once (:func:`sweep`). Boundaries
+are the level sets g_rank = 0 (solved for alpha_SA at fixed beta) and g_entropy = 0
+(solved for beta at fixed alpha_SA), bracketed by sign changes on the grid and refined
+by :func:`symsig.numerics.roots.bracketed_root` on the mpmath iteration to ``digits``
 digits; rank points inside the entropy zone are dropped (not a zone boundary).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import mpmath
 import numpy as np
-import sympy as sp
 
 from ..core import validate
 from ..core.architecture import Architecture
 from ..core.results import Result
-from ..numerics import compile as numerics
+from ..numerics.contexts import NUMPY, MpContext
+from ..numerics.iterate import check_start, steps
+from ..numerics.precision import GUARD_DIGITS, to_mpf
 from ..numerics.roots import bracketed_root
-from ..theory.blocks import ARGS, BlockMap, block_map
-from ..theory.symbols import q as Q
-from .conditions import rho_l_mp
-from .zones import DEFAULT_THRESHOLDS, classify, thresholds_from
+from ..theory.blocks import block_map
+from ..theory.conditions import PRE_LN
+from ..theory.symbols import PARAMS
+from ..theory.symbols import alpha_sa as alpha_sa_symbol
+from ..theory.symbols import beta as beta_symbol
+from .critical import beta_c_np
+from .zones import DEFAULT_THRESHOLDS, classify, indicators_at, thresholds_from
+from .zones import indicators as zone_indicators
 
 def parse_grid(name: str, spec: Any) -> np.ndarray:
     """'MIN:MAX:N' (N points, endpoints included) or a sequence of numbers -> 1-D array."""
@@ -59,67 +56,27 @@ def parse_grid(name: str, spec: Any) -> np.ndarray:
     return values
 
 
-# ----------------------------------------------------------- fast numpy evaluator
+# ----------------------------------------------------------------------- grid
 
-_pos = sp.Function("pos_part")
-_FAST = {
-    "pos_part": lambda x: np.maximum(x, 0.0),
-    "clip_unit": lambda x: np.minimum(np.maximum(x, -1.0), 1.0),  # np.clip is slower
-    "nonneg": lambda x: np.maximum(x, 0.0),
-}
-
-
-def _piecewise_to_max(pw: sp.Piecewise) -> sp.Expr:
-    """Piecewise((1 - sqrt(2)/sqrt(X), X > 2), (0, True)) -> max(0, 1 - sqrt(2/X)).
-
-    The REM IPR Y2 = 1 - beta_c/beta is positive exactly when beta > beta_c, so both
-    are the same function; max needs no branch selection (at X = 0, 2/X = inf gives 0).
-    Any other Piecewise is left alone.
-    """
-    (f, cond), rest = pw.args[0], pw.args[1:]
-    if len(rest) == 1 and rest[0] == (0, True) and isinstance(cond, sp.StrictGreaterThan) and cond.rhs == 2:
-        x = cond.lhs
-        probe = {s: sp.Rational(7 + 3 * i, 5 + 2 * i) for i, s in enumerate(sorted(f.free_symbols | x.free_symbols, key=str))}
-        if sp.simplify((f - (1 - sp.sqrt(2 / x))).xreplace(probe)) == 0:  # spot check of the identity
-            return _pos(1 - sp.sqrt(2 / _pos(x)))  # x < 0 only by rounding at p ~ q
-    return pw
-
-
-@lru_cache(maxsize=32)
-def fast_map(bm: BlockMap, unit_q: bool) -> Callable[..., tuple[Any, ...]]:
-    """Compiled (q', p', Y2) like ``bm.numpy`` but cheaper per grid point (same ARGS).
-
-    Rewrites the REM Piecewise as a max (no np.select of all branches) and, with
-    ``unit_q`` (post-LN blocks after the first layer: q = 1), substitutes q = 1.
-    Tests check it against ``bm.numpy``.
-    """
-    exprs = [e.replace(lambda x: isinstance(x, sp.Piecewise), _piecewise_to_max) for e in bm.exprs]
-    if unit_q:
-        exprs = [e.xreplace({Q: sp.Integer(1)}) for e in exprs]
-    # registered special functions (quadrature kernels, finite-T moments) + the fast helpers
-    impl = {**numerics.implementations(bm.exprs, "np"), **_FAST}
-    return sp.lambdify(ARGS, [numerics.safe(e) for e in exprs], modules=[impl, "numpy"], cse=True)
+_BETA, _ALPHA_SA = PARAMS.index(beta_symbol), PARAMS.index(alpha_sa_symbol)
 
 
 def sweep(arch: Architecture, beta: np.ndarray, alpha_sa: np.ndarray, depth: int, rho0: float, q0: float) -> tuple[np.ndarray, np.ndarray]:
-    """(rho_L, mean_{l<L} Y2_l) on the grid, shapes (len(alpha_sa), len(beta)); float64."""
+    """(rho_L, mean_{l<L} Y2_l) on the grid, shapes (len(alpha_sa), len(beta)); float64.
+
+    The one depth iteration (:func:`symsig.numerics.iterate.steps`, numpy context),
+    vectorised over the grid and reduced layer by layer (memory independent of depth).
+    """
     bm = block_map(arch.block, arch.activation, arch.finite_t)
-    post = arch.block in ("post-ln", "gc-post-ln") and not bm.q_next.free_symbols & {Q}
     params = [float(x) for x in arch.params()]
-    params[0], params[4] = beta[None, :], alpha_sa[:, None]
-    shape = (alpha_sa.size, beta.size)
-    q, p = np.full(shape, float(q0)), np.full(shape, float(rho0) * float(q0))
-    y2_sum = np.zeros(shape)
-    with np.errstate(all="ignore"):
-        for layer in range(depth):
-            fn = fast_map(bm, post and layer > 0 and arch.block in ("post-ln", "gc-post-ln"))
-            q, p, y2 = fn(q, p, *params)
-            y2_sum += y2
-        rho = np.broadcast_to(p / q, shape)
-    mean_y2 = y2_sum / max(depth, 1)
-    if np.isnan(rho).any() or np.isnan(mean_y2).any():
-        raise FloatingPointError("numeric evaluation produced NaN")
-    return rho, mean_y2
+    params[_BETA], params[_ALPHA_SA] = np.asarray(beta, float)[None, :], np.asarray(alpha_sa, float)[:, None]
+    shape = (np.size(alpha_sa), np.size(beta))
+    y2_sum: Any = 0.0
+    for q, p, y2 in steps(bm, params, q0, rho0, depth, NUMPY):
+        y2_sum = y2_sum + y2
+    with NUMPY.working():
+        rho = p / q
+    return np.broadcast_to(rho, shape).copy(), np.broadcast_to(y2_sum / depth, shape).copy()
 
 
 @dataclass(frozen=True)
@@ -128,7 +85,9 @@ class Diagram(Result):
 
     ``mean_Y2`` is the mean IPR over the L attentions; ``boundaries`` maps "rank" and
     "entropy" to lists of [beta, alpha_sa] points on the level sets (empty unless
-    traced); ``beta_c0`` = sqrt(2/(1 - rho0)) is where the first attention freezes.
+    traced); ``beta_c0`` is where the first attention freezes (T -> infinity):
+    beta_c(q, p) = sqrt(2/(q (q - p))) of the state it reads, (q0, rho0 q0), or
+    LN(x) = (1, rho0) in pre-LN blocks (:func:`first_beta_c`).
     """
 
     beta: list[float]
@@ -168,17 +127,17 @@ def diagram(
     the boundary within x +- 10^(1 - digits) max(1, |x|) (:mod:`symsig.certify`).
     """
     depth = validate.integer("depth", depth, 1)
-    rho0 = validate.correlation("rho0", rho0)
+    arch = Architecture(**architecture)
+    check_start(q0, rho0, arch.seq_len)
+    rho0, q0 = float(rho0), float(q0)
     if rho0 >= 1:
         raise validate.InputError("rho0 must be < 1 (rho0 = 1 is already collapsed)")
-    q0 = validate.positive("q0", q0)
     thr = thresholds_from(thresholds)
     betas, alphas = parse_grid("beta", beta), parse_grid("alpha_sa", alpha_sa)
     for b in betas:
         validate.positive("beta", b)
     for a in alphas:
         validate.nonnegative("alpha_sa", a)
-    arch = Architecture(**architecture)
     if certify:
         from .certify import check_certifiable
 
@@ -203,10 +162,17 @@ def diagram(
         boundaries=traced,
         depth=depth,
         rho0=rho0,
-        beta_c0=float(np.sqrt(2 / (1 - rho0))),
+        beta_c0=first_beta_c(arch, q0, rho0),
         architecture={k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")},
         certificates=certificates,
     )
+
+
+def first_beta_c(arch: Architecture, q0: float, rho0: float) -> float:
+    """beta_c (docs/theory.md §3.3) of the state the first attention reads: (q0, rho0 q0),
+    or (1, rho0) when it reads LN(x) (pre-LN blocks, §6.2)."""
+    q_read = 1.0 if arch.block in PRE_LN else q0
+    return float(beta_c_np(q_read, rho0 * q_read))
 
 
 def _certify(arch: Architecture, traced: dict[str, list[list[float]]], depth: int, rho0: float, q0: float,
@@ -231,17 +197,14 @@ def _certify(arch: Architecture, traced: dict[str, list[list[float]]], depth: in
 # ----------------------------------------------------------------- boundaries
 
 
-def indicators(arch: Architecture, depth: int, rho0: Any, q0: Any, thr: dict[str, float]) -> Callable[[Any, Any], tuple[mpmath.mpf, mpmath.mpf]]:
-    """(g_rank, g_entropy)(beta, alpha_sa) at the current mpmath precision; zero on the boundaries."""
+def indicators(arch: Architecture, depth: int, rho0: Any, q0: Any, thr: dict[str, Any],
+               ctx: Any) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """(g_rank, g_entropy)(beta, alpha_sa) of :mod:`symsig.analysis.zones` in context ``ctx``;
+    zero on the boundaries."""
     base = arch.to_dict()
-    log_thr = None
 
-    def g(beta: Any, alpha: Any) -> tuple[mpmath.mpf, mpmath.mpf]:
-        nonlocal log_thr
-        rho_l, y2s = rho_l_mp(Architecture(**(base | {"beta": beta, "alpha_sa": alpha})), depth, rho0, q0)
-        gap = (1 - rho_l) / (1 - numerics.to_mpf(rho0))
-        g_rank = (mpmath.log(gap) if gap > 0 else -mpmath.inf) - mpmath.log(numerics.to_mpf(thr["rank"]))
-        return g_rank, mpmath.fsum(y2s) / depth - numerics.to_mpf(thr["entropy"])
+    def g(beta: Any, alpha: Any) -> tuple[Any, Any]:
+        return indicators_at(Architecture(**(base | {"beta": beta, "alpha_sa": alpha})), depth, rho0, q0, thr, ctx)
 
     return g
 
@@ -265,12 +228,10 @@ def trace_boundaries(
 ) -> dict[str, list[list[float]]]:
     """Level-set points: rank (root in alpha_sa per beta column), entropy (root in beta per alpha row)."""
     validate.integer("digits", digits, 1)
-    with np.errstate(divide="ignore"):
-        g_rank = np.log(np.maximum(1 - rho_l, 0) / (1 - rho0)) - np.log(thr["rank"])
-    g_ent = mean_y2 - thr["entropy"]
+    g_rank, g_ent = zone_indicators(NUMPY, rho0, rho_l, mean_y2, thr)
     out: dict[str, list[list[float]]] = {"rank": [], "entropy": []}
-    with mpmath.workdps(digits + numerics.GUARD_DIGITS):
-        g = indicators(arch, depth, rho0, q0, thr)
+    with mpmath.workdps(digits + GUARD_DIGITS):
+        g = indicators(arch, depth, rho0, q0, thr, MpContext(digits))
         for j in _lines(betas.size, points):
             col = g_rank[:, j]
             for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
@@ -296,8 +257,11 @@ def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rh
     validate.choice("boundary", kind, ("rank", "entropy"))
     thr = thresholds_from(thresholds)
     arch = Architecture(**architecture)
-    with mpmath.workdps(digits + numerics.GUARD_DIGITS):
-        g = indicators(arch, depth, rho0, q0, thr)
-        x0 = numerics.to_mpf(fixed)
+    depth = validate.integer("depth", depth, 1)
+    digits = validate.integer("digits", digits, 1)
+    check_start(q0, rho0, arch.seq_len)
+    with mpmath.workdps(digits + GUARD_DIGITS):
+        g = indicators(arch, depth, rho0, q0, thr, MpContext(digits))
+        x0 = to_mpf(fixed)
         f = (lambda a: g(x0, a)[0]) if kind == "rank" else (lambda b: g(b, x0)[1])
-        return bracketed_root(f, numerics.to_mpf(bracket[0]), numerics.to_mpf(bracket[1]), digits)
+        return bracketed_root(f, to_mpf(bracket[0]), to_mpf(bracket[1]), digits)

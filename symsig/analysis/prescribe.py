@@ -20,7 +20,9 @@ from ..core import validate
 from ..core.architecture import Architecture
 from ..core.results import Result
 from .diagram import sweep
-from .zones import DEFAULT_THRESHOLDS, classify
+from ..numerics.contexts import NUMPY
+from ..numerics.iterate import check_start
+from .zones import classify, indicators, thresholds_from
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,10 @@ class Prescription(Result):
 
     ``beta``, ``alpha_sa``: the safest point; ``region``: per scanned alpha_SA, the
     trainable beta interval [lo, hi] (rows without one are omitted); ``rho_L``,
-    ``Y2`` (mean over layers) at the point; ``margins``: ``rank`` = ln of
-    (1 - rho_L)/(thr (1 - rho0)) (> 0 is safe), ``entropy`` = thr - mean Y2 (> 0 is
-    safe), ``distance`` = normalised distance to the nearest failing grid point.
+    ``Y2`` (mean over layers) at the point; ``margins``: ``rank`` = g_rank =
+    ln[(1 - rho_L)/(thr (1 - rho0))] and ``entropy`` = -g_entropy = thr - mean Y2, the
+    zone indicators of :mod:`symsig.analysis.zones` (> 0 is safe), ``distance`` =
+    normalised distance to the nearest failing grid point.
     """
 
     beta: float | None
@@ -63,7 +66,9 @@ def prescribe(
     n = validate.integer("resolution", resolution, 8)
     beta_max = validate.positive("beta_max", beta_max)
     arch = Architecture(block=block, seq_len=seq_len, **architecture)
-    thr = dict(DEFAULT_THRESHOLDS) | dict(thresholds or {})
+    check_start(1.0, rho0, arch.seq_len)
+    rho0 = float(rho0)
+    thr = thresholds_from(thresholds)
     if alpha_max is None:  # twice the large-L linearised residual (s_v + s_b) L / ln(1/thr)
         alpha_max = max(2.0, 2 * np.sqrt((float(arch.sigma_v2) + float(arch.sigma_b2)) * depth / np.log(1 / thr["rank"])))
     alpha_max = validate.positive("alpha_max", alpha_max)
@@ -86,11 +91,8 @@ def prescribe(
     dist = ndimage.distance_transform_edt(padded, sampling=(1 / (n - 1), 1 / (n - 1)))[1:-1, 1:-1]
     i, j = np.unravel_index(np.argmax(dist), dist.shape)
     r, y = float(rho_l[i, j]), float(y2[i, j])
-    margins = {
-        "rank": float(np.log((1 - r) / (thr["rank"] * (1 - rho0)))),
-        "entropy": float(thr["entropy"] - y),
-        "distance": float(dist[i, j]),
-    }
+    g_rank, g_entropy = indicators(NUMPY, rho0, r, y, thr)  # the zone indicators at the point
+    margins = {"rank": float(g_rank), "entropy": float(-g_entropy), "distance": float(dist[i, j])}
     b, a = float(betas[j]), float(alphas[i])
     summary = (
         f"For {depth} {block} blocks, initialise the query/key scale at beta = {b:.3g} and the attention "

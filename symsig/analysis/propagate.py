@@ -12,7 +12,8 @@ from ..core import validate
 from ..core.architecture import Architecture, as_user
 from ..core.results import Result
 from ..core.validate import InputError
-from ..numerics import compile as numerics
+from ..numerics.contexts import NUMPY, MpContext
+from ..numerics.iterate import check_start, iterate
 from ..theory.blocks import BlockMap, block_map
 
 
@@ -67,8 +68,7 @@ def propagate(
         architecture["activation"] = as_user(architecture.get("activation"), derivative)
     arch = Architecture(**architecture)
     depth = validate.integer("depth", depth, 0)
-    validate.correlation("rho0", rho0)
-    validate.positive("q0", q0)
+    check_start(q0, rho0, arch.seq_len)
     dps = validate.dps(dps)
     extra = _causal_extra(arch, causal, position)
     bm = block_map(arch.block, arch.activation, arch.finite_t, bool(causal))
@@ -105,41 +105,17 @@ def trajectory(
 
     ``extra`` are the trailing evaluator arguments (n for causal blocks). Used by
     :func:`propagate`, and directly for maps that are not CLI blocks, e.g.
-    ``block_map("pre-ln-published", ...)``.
+    ``block_map("pre-ln-published", ...)``. One iteration (:func:`symsig.numerics.iterate.iterate`),
+    in floats or in mpmath at ``dps`` digits; depth + 1 blocks are evaluated so that
+    the last Y2 is the one a further block would see.
     """
+    ctx = NUMPY if dps is None else MpContext(dps)
+    it = iterate(bm, (*arch.params(), *extra), q0, rho0, depth + 1, ctx)
+    rho = it.rho[: depth + 1]
     if dps is None:
-        return _propagate_float(bm, arch, depth, float(rho0), float(q0), extra)
-    return _propagate_mp(bm, arch, depth, rho0, q0, dps, extra)
-
-
-def _propagate_float(bm: BlockMap, arch: Architecture, depth: int, rho0: float, q0: float,
-                     extra: tuple[Any, ...] = ()) -> Trajectory:
-    params = tuple(float(x) for x in (*arch.params(), *extra))
-    qs, ps, y2s = [q0], [rho0 * q0], []
-    for _ in range(depth + 1):
-        q_next, p_next, y2 = (float(x) for x in numerics.eval_np(numerics.block_np(bm), qs[-1], ps[-1], *params))
-        y2s.append(y2)
-        if len(qs) <= depth:
-            qs.append(q_next)
-            ps.append(p_next)
-    return Trajectory(qs, ps, [b / a for a, b in zip(qs, ps)], y2s)
-
-
-def _propagate_mp(bm: BlockMap, arch: Architecture, depth: int, rho0: Any, q0: Any, dps: int,
-                  extra: tuple[Any, ...] = ()) -> Trajectory:
-    import mpmath
-
-    with mpmath.workdps(dps + numerics.GUARD_DIGITS):
-        q0m = numerics.to_mpf(q0)
-        qs, ps, y2s = [q0m], [numerics.to_mpf(rho0) * q0m], []
-        for _ in range(depth + 1):
-            q_next, p_next, y2 = numerics.eval_mp(numerics.block_mp(bm), (qs[-1], ps[-1], *arch.params(), *extra), dps)
-            y2s.append(y2)
-            if len(qs) <= depth:
-                qs.append(q_next)
-                ps.append(p_next)
-        rhos = [b / a for a, b in zip(qs, ps)]
-    return Trajectory(qs, ps, rhos, y2s, dps=dps)
+        as_float = lambda xs: [float(x) for x in xs]  # noqa: E731
+        return Trajectory(as_float(it.q[:-1]), as_float(it.p[:-1]), as_float(rho), as_float(it.y2))
+    return Trajectory(it.q[:-1], it.p[:-1], rho, it.y2, dps=dps)
 
 
 # ----------------------------------------------------------------------------- causal
@@ -179,15 +155,12 @@ def causal_positions(
     """
     arch = Architecture(**architecture)
     depth = validate.integer("depth", depth, 1)
-    validate.correlation("rho0", rho0)
-    validate.positive("q0", q0)
+    check_start(q0, rho0, arch.seq_len)
     pos = np.asarray([_causal_extra(arch, True, t)[0] for t in positions], dtype=float)
     if pos.size == 0:
         raise InputError("positions must not be empty")
     bm = block_map(arch.block, arch.activation, True, True)
-    params = (*(float(x) for x in arch.params()), pos)
-    out = iterate_np(bm, np.full(pos.shape, float(q0)), np.full(pos.shape, float(rho0) * float(q0)), params, depth)
-    out["Y2"] = out["Y2"][:depth]
+    out = iterate(bm, (*arch.params(), pos), np.full(pos.shape, float(q0)), float(rho0), depth).arrays()
     out["positions"] = pos.astype(int)
     return out
 
@@ -236,22 +209,3 @@ def late_tokens(
     positions = list(range(arch.seq_len, arch.seq_len - window, -stride))[::-1]
     out = causal_positions(positions=positions, depth=depth, rho0=rho0, q0=q0, **arch.to_dict())
     return LateTokens(*(out[k].mean(axis=1).tolist() for k in ("q", "p", "rho", "Y2")), positions=positions)
-
-
-def iterate_np(bm: BlockMap, q0: np.ndarray, p0: np.ndarray, params: tuple[Any, ...], depth: int) -> dict[str, np.ndarray]:
-    """Vectorised trajectories over arrays of inputs/parameters (broadcast together).
-
-    Returns arrays ``q``, ``p``, ``rho``, ``Y2`` of shape (depth + 1, *broadcast shape).
-    """
-    q, p = np.asarray(q0, float), np.asarray(p0, float)
-    qs, ps, y2s = [q], [p], []
-    for layer in range(depth + 1):
-        q_next, p_next, y2 = numerics.eval_np(numerics.block_np(bm), qs[-1], ps[-1], *params)
-        y2s.append(y2)
-        if layer < depth:
-            qs.append(q_next)
-            ps.append(p_next)
-    shape = np.broadcast_shapes(y2s[0].shape, q.shape)
-    out = {k: np.stack([np.broadcast_to(a, shape) for a in arr]) for k, arr in (("q", qs), ("p", ps), ("Y2", y2s))}
-    out["rho"] = out["p"] / out["q"]
-    return out

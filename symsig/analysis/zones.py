@@ -1,10 +1,19 @@
-"""Zones of a trainability diagram: thresholds and classification (docs/theory.md §7.2-7.3).
+"""Zones of a trainability diagram: thresholds, the two zone indicators, classification
+(docs/theory.md §7.2-7.3).
 
-* ``"entropy"`` (entropy collapse): mean over the L attentions of Y2 > thresholds["entropy"]
+The indicators are written once (:func:`indicators`) against an arithmetic context of
+:mod:`symsig.numerics.contexts` and used everywhere: the numpy grid (:func:`classify`,
+boundary brackets), the mpmath boundary refinement, the arb certificates and the
+margins of prescriptions:
+
+    g_rank    = log((1 - rho_L)/(1 - rho_0)) - log(thr_rank)      (< 0: rank collapse)
+    g_entropy = mean_{l<L} Y2_l - thr_entropy                       (> 0: entropy collapse)
+
+* ``"entropy"`` (entropy collapse): g_entropy > 0, the mean IPR exceeds thresholds["entropy"]
   (default 0.1: attention concentrated on O(1) tokens). Takes precedence: a larger
   residual does not unfreeze the attention.
-* ``"rank"`` (rank collapse): 1 - rho_L < thresholds["rank"] * (1 - rho0) (default 0.01:
-  less than 1% of the initial token diversity survives).
+* ``"rank"`` (rank collapse): g_rank < 0, i.e. 1 - rho_L < thresholds["rank"] (1 - rho0)
+  (default 0.01: less than 1% of the initial token diversity survives).
 * ``"vanishing"`` (optional, off by default): otherwise trainable points whose first
   attention layer's scaled query gradient is below thresholds["gradient"].
 * ``"trainable"`` otherwise.
@@ -16,6 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..core import validate
+from ..core.architecture import Architecture
+from ..numerics.contexts import NUMPY
+from ..numerics.iterate import iterate
+from ..theory.blocks import block_map
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"rank": 0.01, "entropy": 0.1}
 ZONES = ("rank", "entropy", "vanishing", "trainable")
@@ -37,6 +50,32 @@ def thresholds_from(user: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def g_rank(ctx: Any, rho0: Any, rho_l: Any, threshold: Any) -> Any:
+    """log((1 - rho_L)/(1 - rho_0)) - log(threshold); zero on the rank boundary (docs/theory.md §7.3)."""
+    with ctx.working():
+        return ctx.log((1 - rho_l) / (1 - ctx.number(rho0))) - ctx.log(ctx.number(threshold))
+
+
+def g_entropy(ctx: Any, mean_y2: Any, threshold: Any) -> Any:
+    """mean_{l<L} Y2_l - threshold; zero on the entropy boundary (docs/theory.md §7.3)."""
+    with ctx.working():
+        return mean_y2 - ctx.number(threshold)
+
+
+def indicators(ctx: Any, rho0: Any, rho_l: Any, mean_y2: Any, thresholds: dict[str, Any]) -> tuple[Any, Any]:
+    """(g_rank, g_entropy) from rho_L and the mean IPR over the L attentions, in context ``ctx``."""
+    return g_rank(ctx, rho0, rho_l, thresholds["rank"]), g_entropy(ctx, mean_y2, thresholds["entropy"])
+
+
+def indicators_at(arch: Architecture, depth: int, rho0: Any, q0: Any, thresholds: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
+    """(g_rank, g_entropy) of one architecture: ``depth`` blocks from (q0, rho0 q0), iterated in ``ctx``."""
+    bm = block_map(arch.block, arch.activation, arch.finite_t)
+    it = iterate(bm, arch.params(), q0, rho0, depth, ctx)
+    with ctx.working():
+        rho_l = it.p[-1] / it.q[-1]
+    return indicators(ctx, rho0, rho_l, it.mean_y2, thresholds)
+
+
 def classify(
     rho_l: np.ndarray, mean_y2: np.ndarray, rho0: float, thresholds: dict[str, float], grad: np.ndarray | None = None
 ) -> np.ndarray:
@@ -48,6 +87,7 @@ def classify(
     zone = np.full(rho_l.shape, "trainable", dtype=object)
     if grad is not None and "gradient" in thresholds:
         zone[np.broadcast_to(grad, rho_l.shape) < thresholds["gradient"]] = "vanishing"
-    zone[(1 - rho_l) < thresholds["rank"] * (1 - rho0)] = "rank"
-    zone[mean_y2 > thresholds["entropy"]] = "entropy"
+    rank, entropy = indicators(NUMPY, rho0, rho_l, mean_y2, thresholds)
+    zone[rank < 0] = "rank"
+    zone[entropy > 0] = "entropy"
     return zone

@@ -45,6 +45,7 @@ _NP_IMPL: dict[str, Callable[..., Any]] = {
 _MP_IMPL: dict[str, Callable[..., Any]] = {
     "clip_unit": lambda x: max(mpmath.mpf(-1), min(mpmath.mpf(1), x)),
     "nonneg": lambda x: max(mpmath.mpf(0), x),
+    "pos_part": lambda x: max(mpmath.mpf(0), x),  # the max form of rem_max_form, for its tests
     # mpmath raises on x/0; only ever hit in a Piecewise branch that is not selected
     # (cse hoists branch subexpressions, e.g. beta_c at q = p, out of the lazy branch).
     "nonzero": lambda x: x if x else mpmath.ldexp(1, -4 * mpmath.mp.prec),
@@ -60,12 +61,14 @@ def implementations(exprs: Sequence[sp.Expr], backend: str) -> dict[str, Callabl
     return base | {f.__name__: special.implementation(f, backend) for f in found}
 
 
-def safe(expr: sp.Expr, *, mp: bool = False) -> sp.Expr:
+def safe(expr: sp.Expr, *, mp: bool = False, strict: bool = False) -> sp.Expr:
     """Clip inverse-trig arguments to [-1, 1] and square-root arguments to [0, inf).
 
     With ``mp``, also replace an exact zero denominator by a tiny number: with
     common-subexpression elimination, the unselected branch of a Piecewise is
-    evaluated too, and mpmath (unlike numpy) raises on division by zero.
+    evaluated too, and mpmath (unlike numpy) raises on division by zero. With
+    ``strict`` this is done only inside Piecewise branches, so that a zero
+    denominator anywhere else (a LayerNorm of a zero-variance stream) still raises.
     """
     expr = expr.replace(sp.acos, lambda a: sp.acos(_clip_unit(a)))
     expr = expr.replace(sp.asin, lambda a: sp.asin(_clip_unit(a)))
@@ -73,12 +76,21 @@ def safe(expr: sp.Expr, *, mp: bool = False) -> sp.Expr:
         lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
         lambda x: sp.Pow(_nonneg(x.base), x.exp),
     )
-    if mp:
-        expr = expr.replace(
-            lambda x: x.is_Pow and x.exp.is_Rational and x.exp < 0 and not x.base.is_number,
-            lambda x: sp.Pow(_nonzero(x.base), x.exp),
+    if mp and strict:
+        return expr.replace(
+            lambda x: isinstance(x, sp.Piecewise),
+            lambda pw: sp.Piecewise(*((_guard_denominators(b), c) for b, c in pw.args)),
         )
+    if mp:
+        expr = _guard_denominators(expr)
     return expr
+
+
+def _guard_denominators(expr: sp.Expr) -> sp.Expr:
+    return expr.replace(
+        lambda x: x.is_Pow and x.exp.is_Rational and x.exp < 0 and not x.base.is_number and x.base.func is not _nonzero,
+        lambda x: sp.Pow(_nonzero(x.base), x.exp),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -91,6 +103,80 @@ def compile_np(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Calla
 def compile_mp(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
     """Lambdify ``exprs`` once into an mpmath function of ``args`` returning a tuple."""
     return sp.lambdify(args, [safe(x, mp=True) for x in exprs], modules=[implementations(exprs, "mp"), "mpmath"], cse=True)
+
+
+@lru_cache(maxsize=256)
+def compile_mp_strict(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
+    """:func:`compile_mp`, but a zero denominator outside a Piecewise branch raises ZeroDivisionError."""
+    impl = implementations(exprs, "mp")
+    return sp.lambdify(args, [safe(x, mp=True, strict=True) for x in exprs], modules=[impl, "mpmath"], cse=True)
+
+
+# ------------------------------------------------------------ fast numpy twin
+
+_pos_part = sp.Function("pos_part")
+_FAST_NP: dict[str, Callable[..., Any]] = {
+    "pos_part": lambda x: np.maximum(x, 0.0),
+    "clip_unit": lambda x: np.minimum(np.maximum(x, -1.0), 1.0),  # np.clip is slower
+    "nonneg": lambda x: np.maximum(x, 0.0),
+}
+
+
+def _nonnegative_where_real(expr: sp.Expr) -> bool:
+    """True if ``expr`` is >= 0 wherever it is real: a product of positive factors and at
+    most one square root (or its inverse) of a real base of unknown sign.
+
+    A principal square root is >= 0 or purely imaginary; one imaginary factor makes the
+    whole product imaginary, so a real value of the product is >= 0.
+    """
+    unknown = 0
+    for f in sp.Mul.make_args(expr):
+        if f.is_positive:
+            continue
+        if f.is_Pow and f.exp.is_Rational and f.exp.q == 2 and f.base.is_real:
+            unknown += 1
+            continue
+        return False
+    return unknown <= 1
+
+
+def rem_max_form(pw: sp.Piecewise) -> sp.Expr:
+    """Piecewise((f, X > 2), (0, True)) -> max(0, 1 - sqrt(2/max(X, 0))) when that is an identity.
+
+    The T -> infinity IPR Y2 = 1 - beta_c/beta above the freezing threshold X = beta^2 v > 2
+    (docs/theory.md §3.4). Proved, not sampled: (1 - f)^2 = 2/X exactly and 1 - f >= 0
+    wherever real, so f = 1 - sqrt(2/X) on X > 2; for X <= 2 the max is 0 (at X = 0 the
+    float 2/0 = inf gives 0). The max needs no branch selection (np.select evaluates
+    every branch). Any other Piecewise is returned unchanged.
+    """
+    if len(pw.args) != 2 or pw.args[1] != (0, True):
+        return pw
+    f, cond = pw.args[0]
+    if not (isinstance(cond, sp.StrictGreaterThan) and cond.rhs == 2):
+        return pw
+    x = cond.lhs
+    if sp.simplify((1 - f) ** 2 - 2 / x) != 0 or not _nonnegative_where_real(sp.powsimp(1 - f)):
+        return pw
+    return _pos_part(1 - sp.sqrt(2 / _pos_part(x)))  # x < 0 only by rounding at p ~ q
+
+
+@lru_cache(maxsize=64)
+def compile_np_fast(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...],
+                    fixed: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> Callable[..., tuple[Any, ...]]:
+    """Like :func:`compile_np` (same arguments, same values) but cheaper per point.
+
+    The REM Piecewise becomes a max (:func:`rem_max_form`), clipping uses
+    minimum/maximum, and the symbols in ``fixed`` are replaced by their values
+    (e.g. q = 1 after a block that ends in a LayerNorm; the argument stays, unused).
+    Evaluate it under ``numpy.errstate(all="ignore")`` and check the result.
+    """
+    impl = implementations(exprs, "np") | _FAST_NP
+    return sp.lambdify(args, [safe(e) for e in fast_form(exprs, fixed)], modules=[impl, "numpy"], cse=True)
+
+
+def fast_form(exprs: tuple[sp.Expr, ...], fixed: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> tuple[sp.Expr, ...]:
+    """The expressions :func:`compile_np_fast` compiles: REM Piecewise as max, ``fixed`` substituted."""
+    return tuple(e.replace(lambda x: isinstance(x, sp.Piecewise), rem_max_form).xreplace(dict(fixed)) for e in exprs)
 
 
 def eval_np(fn: Callable[..., Any], *args: Any) -> tuple[np.ndarray, ...]:

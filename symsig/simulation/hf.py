@@ -70,7 +70,7 @@ from ..core.names import MODELS
 from ..core.results import Result
 from ..core.stats import mean_err
 from ..core.validate import InputError
-from ..numerics import compile as numerics
+from ..numerics.iterate import Map, iterate
 from ..theory.activations import kernel as named_kernel
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State, symbolic_state
 from ..theory.symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q, sigma_b2
@@ -106,9 +106,9 @@ def theory_block(model: str, extra_biases: bool = True) -> Layer:
 
 
 @cache
-def _compiled(model: str, extra_biases: bool) -> Any:
+def _block_map(model: str, extra_biases: bool) -> Map:
     out: State = theory_block(model, extra_biases)(symbolic_state())
-    return numerics.compile_np(ARGS, (out.q, out.p, out.observable("Y2")))
+    return Map(ARGS, (out.q, out.p, out.observable("Y2")))
 
 
 def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float, sigma_v2: float,
@@ -122,22 +122,14 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
     (q <- 1, p <- p / q).  For GPT-2 the map is iterated per key count n in
     ``positions`` (default: T) and q, p, rho, Y2 are averaged over them.
     """
-    fn = _compiled(model, extra_biases)
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
-    params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2)
-    qs = np.full_like(ns, 1.0 if model == "bert" else q0)
-    ps = qs * rho0
-    traj_q, traj_p, y2s = [qs], [ps], []
-    for _ in range(depth):
-        qs, ps, y2 = numerics.eval_np(fn, qs, ps, *params, ns)
-        traj_q.append(qs)
-        traj_p.append(ps)
-        y2s.append(y2)
+    params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns)
+    out = iterate(_block_map(model, extra_biases), params, np.full_like(ns, 1.0 if model == "bert" else q0), rho0,
+                  depth).arrays()
+    qa, pa = out["q"], out["p"]
     if model == "gpt2":  # ln_f after the last block
-        traj_q[-1], traj_p[-1] = np.ones_like(qs), traj_p[-1] / traj_q[-1]
-    qa, pa = np.array(traj_q), np.array(traj_p)
-    return {"q": qa.mean(axis=1), "p": pa.mean(axis=1), "rho": (pa / qa).mean(axis=1),
-            "Y2": np.array(y2s).mean(axis=1)}
+        qa[-1], pa[-1] = 1.0, pa[-1] / qa[-1]
+    return {"q": qa.mean(axis=1), "p": pa.mean(axis=1), "rho": (pa / qa).mean(axis=1), "Y2": out["Y2"].mean(axis=1)}
 
 
 # ----------------------------------------------------------------------------- models

@@ -22,7 +22,8 @@ import pytest
 
 from symsig import propagate
 from symsig.theory.blocks import block_map
-from symsig.analysis.propagate import causal_beta, causal_positions, iterate_np, late_tokens
+from symsig.analysis.propagate import causal_beta, causal_positions, late_tokens
+from symsig.numerics.iterate import iterate
 from symsig.simulation.stack import simulate_stack
 from symsig.core.validate import InputError
 from tests.helpers import FIG1
@@ -62,7 +63,7 @@ def compare(beta: float, seq_len: int, depth: int, seeds: int, positions: list[i
     # asymptotic form at every position 2..T-1 (vectorised over beta_t), for the pooled test
     betas = np.array([causal_beta(beta, seq_len, t) for t in range(2, seq_len)])
     params = (betas, *(FIG1[k] for k in ("sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp")), 0)
-    asym_all = iterate_np(block_map("post-ln", "relu"), 1.0, 0.3, params, depth)["Y2"][:depth]
+    asym_all = iterate(block_map("post-ln", "relu"), params, 1.0, 0.3, depth).arrays()["Y2"]
     return dict(sim=sim, th=th, asym=asym, idx=idx, asym_all=asym_all)
 
 

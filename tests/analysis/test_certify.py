@@ -7,6 +7,7 @@ import pytest
 from symsig.analysis.certify import certify_boundary, indicators_arb
 from symsig.core.architecture import Architecture
 from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, indicators
+from symsig.numerics.contexts import MpContext
 
 
 @pytest.mark.parametrize("kind,fixed,bracket", [("rank", "1", ("1", "2")), ("entropy", "2", ("1.5", "4"))])
@@ -23,12 +24,10 @@ def test_certified_enclosure_of_a_20_digit_root(kind: str, fixed: str, bracket: 
 
 
 def test_arb_balls_enclose_the_mpmath_values() -> None:
+    """One indicator definition (symsig.analysis.zones), two contexts: the arb balls enclose
+    the mpmath values (60 digits requested, 80 carried) to 45 digits."""
     arch = Architecture(beta="2.5", alpha_sa="1.3")
-    with mpmath.workdps(60):
-        g_mp = indicators(arch, 40, "0.3", 1, DEFAULT_THRESHOLDS)("2.5", "1.3")
-        thr = mpmath.mpf(repr(DEFAULT_THRESHOLDS["rank"]))  # the decimal 0.01, as both paths read it
-        rank_gap = mpmath.exp(g_mp[0]) * thr - thr  # mpmath's rank indicator is log(gap/thr)
-        expected = (rank_gap, g_mp[1])
+    expected = indicators(arch, 40, "0.3", 1, DEFAULT_THRESHOLDS, MpContext(60))("2.5", "1.3")
     g_arb = indicators_arb(arch, 40, "0.3", "1", DEFAULT_THRESHOLDS, prec=256)
     import flint
 

@@ -5,26 +5,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from symsig.numerics import compile as numerics
-from symsig.theory.blocks import block_map
-from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, fast_map, parse_grid
+from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, parse_grid
 from symsig.analysis.propagate import propagate
 from symsig.core.validate import InputError
-
-
-def test_fast_map_equals_compiled_block_map():
-    rng = np.random.default_rng(0)
-    for block in ("post-ln", "pre-ln", "gc-post-ln"):
-        bm = block_map(block, "relu")
-        q = rng.uniform(0.5, 2, 200)
-        p = q * rng.uniform(-0.5, 1, 200)
-        p[:5] = q[:5]  # rank collapse exactly
-        params = (rng.uniform(0.1, 5, 200), 0.2, 0.3, 1e-3, rng.uniform(0, 3, 200), 1.0, 0)
-        ref = numerics.eval_np(numerics.block_np(bm), q, p, *params)
-        with np.errstate(all="ignore"):
-            got = fast_map(bm, False)(q, p, *params)
-        for a, b in zip(ref, got):
-            assert np.allclose(np.broadcast_to(b, a.shape), a, rtol=1e-12, atol=1e-14)
 
 
 def test_zones_agree_with_per_point_propagate():
@@ -112,3 +95,29 @@ def test_optional_gradient_zone_marks_small_gradients() -> None:
     assert any(z == "vanishing" for row in d.zone for z in row)
     default = diagram(depth=10, beta="0.2:3:12", alpha_sa="1.5:3:3")
     assert all(z != "vanishing" for row in default.zone for z in row)  # off unless asked for
+
+
+@pytest.mark.parametrize("block,q0", [("post-ln", 2.0), ("post-ln", 1.0), ("pre-ln", 2.0), ("gc-post-ln", 0.5)])
+def test_beta_c0_is_where_the_first_attention_freezes(block: str, q0: float) -> None:
+    """beta_c of the state the first attention reads: (q0, rho0 q0), or LN(x) = (1, rho0) in pre-LN;
+    checked against critical() and, independently, against the switch of the first Y2 of the map."""
+    from symsig.analysis.critical import critical
+
+    d = diagram(depth=1, beta="1:2:2", alpha_sa="1:2:2", rho0=0.3, q0=q0, block=block)
+    read = 1.0 if block == "pre-ln" else q0
+    assert d.beta_c0 == pytest.approx(critical(beta=1, q=read, p=0.3 * read).beta_c, rel=1e-15)
+    y2 = lambda b: propagate(block=block, depth=0, rho0=0.3, q0=q0, beta=b).Y2[0]  # noqa: E731
+    assert y2(d.beta_c0 * (1 - 1e-9)) == 0 < y2(d.beta_c0 * (1 + 1e-6))
+    if (block, q0) == ("post-ln", 2.0):
+        assert d.beta_c0 == pytest.approx(0.8451542547285166, rel=1e-15)  # not sqrt(2/0.7) = 1.690
+
+
+def test_undefined_points_are_rejected_not_nan() -> None:
+    with pytest.raises(InputError, match="undefined for every input"):  # LN of a zero-variance stream
+        diagram(depth=5, beta="0.5:1:2", alpha_sa=[0.0], sigma_v2=0, sigma_b2=0)
+    with pytest.raises(InputError, match="block 1"):  # alpha_SA = 0: uniform attention over p = 0 tokens
+        diagram(depth=5, beta="0.2:0.5:2", alpha_sa="0:1:2", sigma_b2=0, rho0=0)
+    with pytest.raises(InputError, match="rho0"):  # no T -> infinity token simplex has p < 0
+        diagram(depth=5, beta="0.2:0.5:2", alpha_sa="0:1:2", rho0=-0.1)
+    with pytest.raises(InputError, match="undefined for every input"):
+        boundary_mp("rank", fixed=1, bracket=(0.5, 1), depth=3, sigma_w2=0, sigma_b2=0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from symsig.analysis.prescribe import prescribe
 from symsig.analysis.propagate import propagate
@@ -27,3 +28,14 @@ def test_deeper_networks_need_stronger_residuals():
 def test_no_trainable_region_is_reported():
     pr = prescribe(depth=60, alpha_max=0.3, resolution=16)
     assert pr.beta is None and "No trainable" in pr.summary
+
+
+def test_margins_are_the_zone_indicators():
+    """rank margin = g_rank, entropy margin = -g_entropy (symsig.analysis.zones), checked against
+    the formulas of docs/theory.md §7.3 written out in math."""
+    import math
+
+    pr = prescribe(depth=20, resolution=24)
+    tr = propagate(depth=20, rho0=0.3, beta=pr.beta, alpha_sa=pr.alpha_sa)
+    assert pr.margins["rank"] == pytest.approx(math.log((1 - tr.rho[-1]) / 0.7) - math.log(0.01), rel=1e-9)
+    assert pr.margins["entropy"] == pytest.approx(0.1 - float(np.mean(tr.Y2[:-1])), rel=1e-9, abs=1e-12)
