@@ -72,13 +72,16 @@ def exact(name: str, x: Any) -> Fraction:
         if not math.isfinite(value):
             raise InputError(f"{name} must be finite, got {x!r}")
         return Fraction(repr(value))
-    if type(x).__name__ == "mpf":  # mpmath: man * 2**exp, exactly
-        man, exp = x.man_exp if hasattr(x, "man_exp") else (None, None)
-        if man is None:
+    if type(x).__name__ == "mpf":  # mpmath: sign * man * 2**exp, exactly
+        import mpmath
+
+        if not mpmath.isfinite(x):
             raise InputError(f"{name} must be finite, got {x!r}")
+        man, exp = x.man_exp  # unsigned mantissa
         if abs(exp) > 4 * _MAX_EXPONENT:
             raise InputError(f"{name} is out of range, got {x!r}")
-        return Fraction(man) * Fraction(2) ** exp
+        value = Fraction(man) * Fraction(2) ** exp
+        return -value if x < 0 else value
     text = str(x).strip()
     try:
         dec = decimal.Decimal(text)

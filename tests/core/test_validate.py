@@ -14,6 +14,7 @@ from symsig.core import validate as v
 
 @pytest.mark.parametrize("x, want", [("1.0000000000000001", Fraction(10**16 + 1, 10**16)), (0.1, Fraction(1, 10)),
                                      ("1e-3", Fraction(1, 1000)), (mpmath.mpf(0.5), Fraction(1, 2)),
+                                     (mpmath.mpf(-0.375), Fraction(-3, 8)), (mpmath.mpf(0), Fraction(0)),
                                      (np.float64(0.25), Fraction(1, 4)), (np.int64(7), Fraction(7)), (3, Fraction(3))])
 def test_exact_reads_the_decimal_spelling(x, want) -> None:
     assert v.exact("x", x) == want
