@@ -27,6 +27,8 @@ class Trajectory(Result):
     Values are floats, or mpf at ``dps`` digits when ``dps`` is given.
     """
 
+    _per_layer = ("q", "p", "rho", "Y2")
+
     q: list[Any]
     p: list[Any]
     rho: list[Any]
@@ -174,6 +176,8 @@ class LateTokens(Result):
     p_l(t)/q_l(t) and Y2_l(t) of :func:`causal_positions`; ``q``, ``p`` likewise.
     ``positions`` lists the 1-based positions averaged.
     """
+
+    _per_layer = ("q", "p", "rho", "Y2")
 
     q: list[float]
     p: list[float]

@@ -39,14 +39,72 @@ def mp_round(x: mpmath.mpf, dps: int) -> str:
     return mpmath.nstr(x, dps, strip_zeros=False, min_fixed=-mpmath.inf, max_fixed=mpmath.inf) if x != 0 else "0"
 
 
+def _summary(x: Any) -> str:
+    """A short text for one field: scalars in full (8 digits), arrays as shape and range."""
+    if isinstance(x, mpmath.mpf):
+        return mpmath.nstr(x, 8)
+    if isinstance(x, (float, np.floating)):
+        return f"{float(x):.8g}"
+    if isinstance(x, (list, tuple, np.ndarray)):
+        arr = np.asarray(x, dtype=object)
+        try:
+            num = np.asarray([float(v) for v in arr.ravel() if v is not None], dtype=float)
+        except (TypeError, ValueError):
+            num = np.array([])
+        if num.size and np.isfinite(num).any():
+            return f"[{'x'.join(map(str, arr.shape))}: {np.nanmin(num):.4g} .. {np.nanmax(num):.4g}]"
+        return f"[{'x'.join(map(str, arr.shape))}]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(map(str, x)) + "}" if len(x) <= 6 else f"{{{len(x)} keys}}"
+    return repr(x) if not isinstance(x, str) or len(x) <= 60 else repr(x[:57] + "...")
+
+
 class Result:
-    """Mixin for frozen dataclasses whose fields are the JSON keys; ``dps`` is not one."""
+    """Mixin for frozen dataclasses whose fields are the JSON keys; ``dps`` is not one.
+
+    Gives every result the same face: ``to_dict()`` (the JSON of the command line), a short
+    ``repr`` (arrays summarised by shape and range), ``_repr_html_`` for notebooks, and
+    ``to_dataframe()`` for results with per-layer columns (``_per_layer`` names them:
+    the dataframe has one row per layer 0..L; a column with one entry fewer, such as the
+    attention IPR per block, is aligned to the layer it reads and padded with NaN).
+    """
+
+    _per_layer: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # defined on the subclass itself, so that @dataclass keeps it instead of writing its own
+        cls.__repr__ = Result.__repr__  # type: ignore[method-assign]
+
+    def _shown(self) -> list[tuple[str, Any]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if f.name != "dps" and f.repr]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the command line."""
         dps = getattr(self, "dps", None)
-        return {
-            f.name: jsonable(getattr(self, f.name), dps)
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
-            if f.name != "dps" and f.repr
-        }
+        return {name: jsonable(value, dps) for name, value in self._shown()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={_summary(v)}" for k, v in self._shown()) + ")"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+                       f"{html.escape(_summary(v))}</td></tr>" for k, v in self._shown())
+        return f"<table><caption>{html.escape(type(self).__name__)}</caption>{rows}</table>"
+
+    def to_dataframe(self) -> Any:
+        """The per-layer columns as a pandas DataFrame indexed by layer (pandas is optional)."""
+        if not self._per_layer:
+            raise TypeError(f"{type(self).__name__} has no per-layer table")
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - optional dependency
+            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
+        columns = {name: np.asarray([float(v) if v is not None else np.nan for v in getattr(self, name)])
+                   for name in self._per_layer}
+        n = max(len(c) for c in columns.values())
+        padded = {k: np.concatenate([c, np.full(n - len(c), np.nan)]) for k, c in columns.items()}
+        return pd.DataFrame(padded, index=pd.RangeIndex(n, name="layer"))
