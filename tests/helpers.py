@@ -240,19 +240,16 @@ def attention_layer_theories(q_att: np.ndarray, p_att: np.ndarray, *, beta: floa
     over the seeds' O(d^-1/2) spread of states is of second order).
     """
     f_inf, f_wid, names = layer_evaluators(gain_control)
-    q_att, p_att = np.asarray(q_att, float), np.asarray(p_att, float)
+    q_att, p_att = np.atleast_1d(np.asarray(q_att, float)), np.atleast_1d(np.asarray(p_att, float))
     correction_of = {"right": 0, X_DROPPED: 1, T_INF: 0}  # rows of the width evaluator
-    out = {}
-    for sv2 in (sigma_v2, 1.1 * sigma_v2):
+
+    def theories(sv2: float) -> dict[str, np.ndarray]:
         inf = np.array(eval_np(f_inf, q_att, p_att, beta, sv2, sigma_b2, seq_len, width)).reshape(len(names), 3, -1)
         at_mean = (float(q_att.mean()), float(p_att.mean()), beta, sv2, sigma_b2, seq_len, width)
         corr = np.array(eval_np(f_wid, *at_mean)).reshape(2, 3) - np.array(eval_np(f_inf, *at_mean)).reshape(-1, 3)[:2]
-        theories = {name: (inf[k] + corr[correction_of[name]][:, None]).T for k, name in enumerate(names)}
-        if sv2 == sigma_v2:
-            out |= theories
-        else:
-            out[SV2_OFF] = theories["right"]
-    return out
+        return {name: (inf[k] + corr[correction_of[name]][:, None]).T for k, name in enumerate(names)}
+
+    return theories(sigma_v2) | {SV2_OFF: theories(1.1 * sigma_v2)["right"]}
 
 
 def layernorm_key_allowance(s2: np.ndarray, *, width: int, keys: int, rows: int = 20000) -> np.ndarray:

@@ -10,8 +10,8 @@ statistics ``q_branch``, ``p_branch``; several layers: rho and Y2 per layer).
 Comparisons are paired per seed with named wrong theories rejected by the same statistic
 (tests/helpers.py). One layer: the finite-width correction of the plain attention carries
 over exactly (the centred output has q_S = (1 - 1/T)(q_S - p_S) of the plain one, draw by
-draw), so no allowance is needed. Trajectories (d = 256, T = 64): none either; the largest
-|z| of the right theory is quoted in the test output.
+draw), so no allowance is needed. Trajectories (d = 256, T = 64): the Y2 of attention that
+reads LayerNorm'd tokens gets :func:`tests.helpers.layernorm_key_allowance` (about 1 SE), rho none.
 """
 from __future__ import annotations
 

@@ -422,12 +422,6 @@ def test_small_beta_attention_is_nearly_uniform_and_collapses_rank():
                    label="1 - p_S/q_S, beta = 0.1")
 
 
-def _paired(model: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
-    """Mean over seeds of measured / model (paired per seed), and its standard error."""
-    ratio = measured / model
-    return float(ratio.mean()), float(ratio.std(ddof=1) / math.sqrt(ratio.shape[0]))
-
-
 @pytest.mark.parametrize("n_tok,d", [(128, 128), (128, 512), (32, 128)])
 def test_finite_width_correction_small_beta(n_tok, d):
     # Our derivation (linear response, beta -> 0): averaging over W_V,

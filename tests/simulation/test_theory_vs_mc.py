@@ -11,9 +11,10 @@ by 10% -- must be off by at least t* + 3 SE in some component, with the same sta
   includes the first-order finite-width correction (symsig.theory.finite_width; at d = T = 256
   the d -> infinity map is itself rejected, z ~ 7 on q_S), so no allowance is needed.
 * Stacks (rho and Y2 per layer): the T -> infinity moments are rejected through Y2 at every
-  depth; in the frozen phase the X term accumulates in rho over layers and is rejected too.
-  No finite-width allowance: the post-LN block at d = 256, T = 64 is within t* without one
-  (the largest |z| is quoted per test).
+  depth; in the frozen phase the X term accumulates in rho over layers and is rejected too
+  (ten layers). Allowance: on the Y2 of attention that reads LayerNorm'd tokens (every layer
+  but the first in post-LN), the O(1/d) effect of their lighter-tailed logits, computed by
+  :func:`tests.helpers.layernorm_key_allowance` (<= 1 SE here); none on rho.
 """
 from __future__ import annotations
 
