@@ -7,7 +7,8 @@ interpolant of f on m nodes per dimension (first kind, x_j = cos(pi (j + 1/2) / 
     f(x) ~ sum_{i_1..i_d} c[i_1..i_d] T_{i_1}(t_1) ... T_{i_d}(t_d),   t = affine map of the panel to [-1, 1]^d.
 
 :func:`build` starts from the coarse cells and halves a panel (along the dimension whose
-coefficient tail is largest) until (1) the interpolant matches f at ``ncheck``
+coefficient tail is largest; in several dimensions first judged on the lines through the
+panel's centre, which is cheap) until (1) the interpolant matches f at ``ncheck``
 random points of the panel to ``tol`` and (2) the tail is small: the last coefficient slab
 below ``tol`` and the one before below 4 ``tol`` (decay at least ~4x per degree), both measured in w |f - interpolant| with an optional weight w >= 0 returned by f
 (relative or absolute error, as the caller chooses). Panels still failing at the maximum
@@ -44,13 +45,15 @@ def _values_to_coef(m: int) -> np.ndarray:
 def _basis(t: np.ndarray, m: int) -> np.ndarray:
     """T_0..T_{m-1} at t (clipped to [-1, 1]), shape (P, m), by the three-term recurrence."""
     t = np.clip(t, -1.0, 1.0)
-    out = np.empty((t.size, m))
-    out[:, 0] = 1.0
+    out = np.empty((m, t.size))            # rows are contiguous: the recurrence runs along them
+    out[0] = 1.0
     if m > 1:
-        out[:, 1] = t
+        out[1] = t
+    t2 = 2.0 * t
     for k in range(2, m):
-        out[:, k] = 2.0 * t * out[:, k - 1] - out[:, k - 2]
-    return out
+        np.multiply(t2, out[k - 1], out=out[k])
+        out[k] -= out[k - 2]
+    return out.T
 
 
 def _contract(coef: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
@@ -74,6 +77,19 @@ class Panels:
         self.dim = len(self.breaks)
         self.m = coef.shape[1:]
         self._slices: dict[float, Panels] = {}
+        self._luts = [self._lut(k) for k in range(self.dim)]
+
+    def _lut(self, k: int) -> tuple[float, np.ndarray] | None:
+        """(w, fine index of each bin [b0 + j w, b0 + (j+1) w)) when every fine-cell edge of
+        coordinate k is a multiple of w (then locating is one division), else None."""
+        br, steps = self.breaks[k], 1 << int(self.depth[k])
+        edges = np.concatenate([np.linspace(a, b, steps + 1)[:-1] for a, b in zip(br[:-1], br[1:])] + [br[-1:]])
+        w = float(np.min(np.diff(edges)))
+        units = (edges - br[0]) / w
+        if not np.allclose(units, np.round(units), rtol=0, atol=1e-9) or units[-1] > 1e6:
+            return None
+        bins = np.arange(int(round(units[-1])))
+        return w, np.searchsorted(np.round(units), bins, side="right") - 1
 
     # -------------------------------------------------------------- storage
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
@@ -91,6 +107,11 @@ class Panels:
         """(inside, fine-cell index) of coordinate k."""
         br = self.breaks[k]
         inside = (x >= br[0]) & (x <= br[-1])
+        if self._luts[k] is not None:
+            w, lut = self._luts[k]
+            with np.errstate(invalid="ignore"):
+                j = np.clip(np.nan_to_num((x - br[0]) / w), 0, lut.size - 1).astype(np.int64)
+            return inside, lut[j]
         cell = np.clip(np.searchsorted(br, x, side="right") - 1, 0, br.size - 2)
         steps = 1 << int(self.depth[k])
         with np.errstate(invalid="ignore"):
@@ -110,19 +131,31 @@ class Panels:
         return np.where(inside & self.ok[pid], pid, -1)
 
     def __call__(self, coords: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(values, mask) at the points coords (d arrays of equal shape P); NaN where not mask."""
+        """(values, mask) at the points coords (d arrays of equal shape P); NaN where not mask.
+
+        The points are sorted by panel and the Chebyshev bases computed for all at once, so the
+        loop over panels only does one small matrix product each (one dimension: no loop).
+        """
         coords = [np.asarray(c, float).ravel() for c in coords]
         pid = self.locate(coords)
         out = np.full(pid.shape, np.nan)
         hit = np.flatnonzero(pid >= 0)
-        if hit.size:
-            order = hit[np.argsort(pid[hit], kind="stable")]
-            ids, starts = np.unique(pid[order], return_index=True)
-            for j, p in enumerate(ids):
-                sel = order[starts[j]: starts[j + 1] if j + 1 < ids.size else order.size]
-                bases = [_basis((2.0 * c[sel] - self.lo[p, k] - self.hi[p, k]) / (self.hi[p, k] - self.lo[p, k]), self.m[k])
-                         for k, c in enumerate(coords)]
-                out[sel] = _contract(self.coef[p], bases)
+        if hit.size == 0:
+            return out, pid >= 0
+        order = hit[np.argsort(pid[hit], kind="stable")]
+        ps = pid[order]
+        lo, hi = self.lo[ps], self.hi[ps]
+        bases = [_basis((2.0 * c[order] - lo[:, k] - hi[:, k]) / (hi[:, k] - lo[:, k]), self.m[k])
+                 for k, c in enumerate(coords)]
+        if self.dim == 1:
+            out[order] = np.einsum("pi,pi->p", bases[0], self.coef[ps])
+            return out, pid >= 0
+        starts = np.concatenate([[0], np.flatnonzero(ps[1:] != ps[:-1]) + 1])
+        ids, ends = ps[starts], np.append(starts[1:], ps.size)
+        vals = np.empty(ps.size)
+        for p, a, b in zip(ids, starts, ends):
+            vals[a:b] = _contract(self.coef[p], [bk[a:b] for bk in bases])
+        out[order] = vals
         return out, pid >= 0
 
     def at_last(self, x: float) -> Panels | None:
@@ -192,11 +225,31 @@ def build(f: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]], breaks
                                      np.abs(np.moveaxis(coef, k, 0)[ms[k] - 2]).max() / _SECOND) for k in range(dim)])
         return coef, err, tails
 
+    def probe(box: list[tuple[float, float]]) -> np.ndarray:
+        """Weighted coefficient tails along the lines through the centre of the box (cheap)."""
+        mid = [0.5 * (a + b) for a, b in box]
+        tails = np.zeros(dim)
+        for k in range(dim):
+            line = [np.full(ms[k], c) for c in mid]
+            line[k] = 0.5 * (box[k][0] + box[k][1]) + 0.5 * (box[k][1] - box[k][0]) * xs[k]
+            vals, wts = f(line)
+            c = vmats[k] @ vals
+            tails[k] = float(np.max(wts)) * max(abs(c[-1]), abs(c[-2]) / _SECOND)
+        return tails
+
     def rec(lo_idx: list[int], hi_idx: list[int], level: list[int]) -> None:
         box = [fine_bounds(k, lo_idx[k], hi_idx[k]) for k in range(dim)]
+        can = [k for k in range(dim) if level[k] < depth[k]]
+        if dim > 1 and can:
+            # a failing centre line means the full tensor fit would fail: split right away
+            line_tails = probe(box)
+            if line_tails.max() >= tol:
+                k = max(can, key=lambda j: line_tails[j])
+                if line_tails[k] >= tol:
+                    split(lo_idx, hi_idx, level, k)
+                    return
         coef, err, tails = fit(box)
         good = err < tol and tails.max() < tol
-        can = [k for k in range(dim) if level[k] < depth[k]]
         if good or not can:
             index[tuple(slice(a, b) for a, b in zip(lo_idx, hi_idx))] = len(panels)
             panels.append(([a for a, _ in box], [b for _, b in box], coef, good))
@@ -204,7 +257,9 @@ def build(f: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]], breaks
                 log(f"panel {len(panels)}: " + " x ".join(f"[{a:.4g},{b:.4g}]" for a, b in box)
                     + f" err {err:.1e} tail {tails.max():.1e} ok {good}")
             return
-        k = max(can, key=lambda j: tails[j])
+        split(lo_idx, hi_idx, level, max(can, key=lambda j: tails[j]))
+
+    def split(lo_idx: list[int], hi_idx: list[int], level: list[int], k: int) -> None:
         mid = (lo_idx[k] + hi_idx[k]) // 2
         for a, b in ((lo_idx[k], mid), (mid, hi_idx[k])):
             lo2, hi2, lev2 = list(lo_idx), list(hi_idx), list(level)

@@ -7,8 +7,8 @@ evaluates the rest by the direct method of :mod:`.direct` (~1 ms per moment poin
 per X point). Accuracy (docs/theory.md §4.1, §4.2):
 
 * E[Y2], E[Y3]: 2e-11 relative (table), ~1e-12 (direct);
-* E[Y_2^2]: 5e-11 relative (table), ~1e-12 (direct);
-* X: 1e-11 absolute (table; X <= E[Y2] <= 1 for rho >= 0), ~1e-12 E[Y2] (direct).
+* E[Y_2^2]: 2e-11 relative (two tables: E[Y_4] and the pair term), ~1e-12 (direct);
+* X: 1e-10 E[Y2] absolute (table: X / E[Y2] to 1e-10, times E[Y2] to 2e-11), ~1e-12 E[Y2] (direct).
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def y_moment_np(k: int, s2: Any, n: Any, *, fast: bool = True) -> np.ndarray | f
 def y2_squared_np(s2: Any, n: Any, *, fast: bool = True) -> np.ndarray | float:
     """E[Y_2^2] = E[Y_4] + n(n-1)/6 int du A_2(u)^2 L(u)^(n-2) in float (vectorised).
 
-    ``fast`` as in :func:`y_moment_np` (table: 5e-11 relative, same domain)."""
+    ``fast`` as in :func:`y_moment_np` (table: 2e-11 relative, same domain)."""
     return _moments(s2, n, 4, True, fast)
 
 
@@ -76,8 +76,8 @@ def overlap_np(s2: Any, rho: Any, n: Any, *, fast: bool = True) -> np.ndarray | 
     The logit pairs (z_s, z'_s) have variance s2 and correlation rho (see
     :func:`.direct.overlap_point` for the factorisation). Exact shortcuts: n = 1 -> 1;
     s2 = 0 or rho = 0 -> 1/n; rho = 1 -> E[Y2]. ``fast``: from the table inside its domain
-    (2 <= n <= e^42, s2 <= 64 log n, any rho), 1e-11 absolute; otherwise (or fast=False)
-    the direct method, ~1e-12 E[Y2], 2-90 ms per point.
+    (2 <= n <= e^14, s2 <= 36 log n, any rho), 1e-10 E[Y2] absolute; otherwise (or
+    fast=False) the direct method, ~1e-12 E[Y2], 1-50 ms per point.
     """
     s2f, rf, nf, shape = flat_s2_rho_n(s2, rho, n)
     out = np.empty(s2f.size)

@@ -9,7 +9,8 @@ structure near rho = 1):
     y2pair:     log(n^2 P), P = E[Y_2^2] - E[Y_4] = n(n-1)/6 int du A_2^2 L^(n-2)  (same domain)
                 (0 at s2 = 0 but y2pair; error measured in the log, i.e. relative)
     x:          X / E[Y2]                 on t in [0, 36], v in [0, 1], l in [log 2, 14]
-                (1 at rho = 1; error measured in X, i.e. absolute: weight E[Y2])
+                (1 at rho = 1; error measured in X: weight E[Y2]; 1e-10 suffices for the
+                diagrams: a shift of X by 1e-10 moves rho_L after 60 post-LN blocks by < 1e-10)
 
 E[Y_2^2] = E[Y_4] + P is tabulated in its two terms: each is smooth, but their sum
 changes from pair- to Y_4-dominated across a layer of width ~1/log n in beta (near
@@ -18,12 +19,11 @@ beta ~ 1/2 for large n), where the log of the sum is too sharp for the panels.
 and tolerances (the build's verification: every panel at 12 random points and its
 Chebyshev tail) ``Spec.tol``. Points outside a table, in a panel that failed verification,
 or without a shipped table use the direct method. The file and its build times:
-:data:`TABLE_FILE`; rebuild with ``python -m symsig.numerics.finite_t.tables [kinds]``.
+:data:`TABLE_FILE`; rebuild with ``python -m symsig.numerics.finite_t [kinds]``.
 """
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +55,7 @@ _Y = Spec((tuple(float(b * b) for b in range(13)), _L_BANDS), (5, 5), 16, 2e-11)
 SPECS = {
     "y2": _Y, "y3": _Y, "y4": _Y, "y2pair": _Y,
     "x": Spec((tuple(b * b for b in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)), (0.0, 0.25, 0.5, 1.0),
-               (L_MIN, 1.5, 3.0, 5.0, 8.0, X_L_MAX)), (3, 3, 3), (12, 12, 8), 1e-11),
+               (L_MIN, 1.5, 3.0, 5.0, 8.0, X_L_MAX)), (3, 3, 3), (12, 12, 8), 1e-10),
 }
 _POWER = {"y2": 1, "y3": 2, "y4": 3, "y2pair": 2}       # the tabulated log(n^power E[...])
 
@@ -179,8 +179,8 @@ def overlap_table(s2: np.ndarray, rho: np.ndarray, n: np.ndarray) -> tuple[np.nd
 
 
 def main(argv: list[str]) -> None:
-    """``python -m symsig.numerics.finite_t.tables [kind ...] [--band i ...] [--out FILE]``
-    builds into FILE (default the shipped file); ``--join FILE ...`` gathers part files into it."""
+    """``python -m symsig.numerics.finite_t [kind ...] [--band i ...] [--out FILE]`` builds into
+    FILE (default the shipped file); ``--join FILE ...`` gathers part files into it."""
     if "--join" in argv:
         print("joined", join_parts(TABLE_FILE, tuple(argv[argv.index("--join") + 1:])))
         return
@@ -196,6 +196,3 @@ def main(argv: list[str]) -> None:
     for name, (tab, seconds) in built.items():
         print(f"{name}: {len(tab.ok)} panels ({int((~tab.ok).sum())} failed), {seconds:.0f} s")
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
