@@ -30,8 +30,12 @@ from mpmath.libmp.libmpf import fone
 from ..precision import to_mpf
 from .direct import c_step, overlap_direct
 from .gauss import u_range
+from .gauss_mp import MPInner
 from .inputs import GUARD, check_dps, check_n, check_rho, check_s2
 from .moments_mp import mp_u_range, n_outer, y_moment
+
+RIDGE = 0.5                  # outer step <= 0.5 sqrt(1 + 2 s_i^2) at 1e-16, scaled with the digits
+_MAX_LATTICE = 400_000       # lattice points (u and the aligned c-grid) before the row-wise fallback
 
 
 def overlap(s2: Any, rho: Any, n: Any, *, dps: int | None = None) -> mpmath.mpf:
@@ -164,21 +168,27 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
     hx, _ = _steps(log_eps)
     hc_max = c_step(a_f, ar_f, log_eps)
     qq = math.ceil(float(h) / min(hx, a_f * hc_max))
+    aligned = qq * nu < _MAX_LATTICE      # else (tiny |rho|): the lattice without the c-part
+    if not aligned:
+        qq = math.ceil(float(h) / hx)
     delta = h / qq
-    q_c = math.floor(a_f * hc_max / float(delta))
-    if q_c < 1:
-        raise NotImplementedError("|rho| too small for the aligned lattice")
-    hc = q_c * delta / a
+    q_c = math.floor(a_f * hc_max / float(delta)) if aligned else 0
+    hc = q_c * delta / a if aligned else mpmath.mpf(hc_max)
     m0 = math.ceil(width / float(hc))
     reach = max(float(a) * float(hc) * m0 + float(si) * width, sig_f * width) + 2.0
     pad = math.ceil(reach / float(delta))
     lat = _Lattice(u_lo - pad * delta, delta, (nu - 1) * qq + 2 * pad + 1, pbits)
-    # G at y = u_lo + k delta for k = -m0 q_c .. (nu - 1) qq + m0 q_c, and 1 - L at the u nodes
-    k_lo = pad - m0 * q_c
-    n_y = (nu - 1) * qq + 2 * m0 * q_c + 1
-    grid = {key: _smooth(lat, key, k_lo, n_y, 1, si, log_eps) for key in (1, "L", "om")}
-    om_int = _smooth(lat, "om", pad, nu, qq, sig, log_eps)
-    om_u = [mpmath.mpf(from_man_exp(int(v), -pbits)) for v in om_int]
+    om_int = _smooth(lat, "om", pad, nu, qq, sig, log_eps)               # 1 - L at the u nodes
+    m = 2 * m0 + 1
+    if aligned:    # G at y = u_lo + k delta for k = -m0 q_c .. (nu - 1) qq + m0 q_c, then rows u_i + a c_m
+        k_lo = pad - m0 * q_c
+        n_y = (nu - 1) * qq + 2 * m0 * q_c + 1
+        idx = np.arange(nu)[:, None] * qq + q_c * np.arange(m)[None, :]
+        grid = {key: _smooth(lat, key, k_lo, n_y, 1, si, log_eps)[idx] for key in (1, "L", "om")}
+    else:          # each row u_i + a c_m by the 1-D quadrature of gauss_mp (slow: tiny |rho| only)
+        inner = MPInner(si * si, (1,), dps + 5)
+        vals = [v for i in range(nu) for v in inner.sweep(u_lo + i * h - m0 * a * hc, a * hc, m)]
+        grid = {key: _fixed([v[key] for v in vals], pbits).reshape(nu, m) for key in (1, "L", "om")}
     m = 2 * m0 + 1
     w_int = _fixed([hc * mpmath.npdf(hc * j) for j in range(-m0, m0 + 1)], pbits)
     k = (53 - math.ceil(math.log2(m + 1)) - 5) // 2
@@ -191,11 +201,8 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
     s_t = -(dps + 10) * math.log(10.0) / 3.0 - 3.0
     u_t = float(u_range(np.array([[sig_f]]), np.array([float(n)]), s_t, 0.0)[0][0])
     i_t = min(max(0, math.floor((u_t - float(u_lo)) / float(h))), nu - 2)
-    rows = np.arange(i_t, nu)
-    cols = q_c * np.arange(m)
-    tail = {key: (v[np.arange(i_t)[:, None] * qq + cols[None, :]].sum(axis=0) if i_t else np.zeros(m, dtype=object))
-            for key, v in grid.items()}
-    mats = {key: np.concatenate([tail[key][None, :], v[rows[:, None] * qq + cols[None, :]]]) for key, v in grid.items()}
+    tail = {key: (v[:i_t].sum(axis=0) if i_t else np.zeros(m, dtype=object)) for key, v in grid.items()}
+    mats = {key: np.concatenate([tail[key][None, :], v[i_t:]]) for key, v in grid.items()}
     right = mats if rho > 0 else {key: v[:, ::-1] for key, v in mats.items()}     # x' = u' - a c
 
     def weighted(key, sl=slice(None)):       # rows u_i + a c_m times the c-weights
@@ -241,8 +248,7 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
         l2_ex = l2
     total = _sum_terms(ii, jj, b_ex, d_ex, l2_ex, om_u, n, 2 * pbits)
     if i_t:                           # order 1 of the summed rows against the others, in float
-        tail_idx = np.arange(i_t)[:, None] * qq + cols[None, :]
-        g1_t, go_t = (np.array([float(v) for v in grid[key][tail_idx].ravel()]).reshape(i_t, m) * 2.0 ** -pbits
+        g1_t, go_t = (np.array([float(v) for v in grid[key][:i_t].ravel()]).reshape(i_t, m) * 2.0 ** -pbits
                       for key in (1, "om"))
         w_f = np.array([float(v) for v in w_int]) * 2.0 ** -pbits
         wmat = (g1_t * w_f).T @ (go_t * w_f)                      # sum_i w_c G1(u_i + a c) w_c' GO(u_i + a c')
@@ -253,8 +259,6 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
             corr = np.nan_to_num(-(n - 1) * np.exp((n - 2) * np.log(lu)) * np.einsum("jc,cd,jd->j", g1_r, wmat, g0_r))
         total += 2 * mpmath.mpf(float(corr.sum()))
     return n * h * h * total
-
-RIDGE = 0.5
 
 
 def _sum_terms(ii, jj, b_ex, d_ex, l2_ex, om_u, n, shift) -> mpmath.mpf:
