@@ -9,6 +9,9 @@
    subgrid evaluated by the direct method (finite_t.direct_method()) and the largest
    |rho_L(tables) - rho_L(direct)| there.
 
+Times are CPU seconds of this process (time.process_time; with OPENBLAS_NUM_THREADS=1 the
+same as wall-clock seconds on an idle core), so that a busy machine does not distort them.
+
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_finite_t.py [size depth subgrid_step]
 """
 from __future__ import annotations
@@ -25,9 +28,9 @@ from symsig.theory.blocks import block_map
 
 
 def _rate(label: str, fn, count: int) -> None:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     fn()
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     print(f"  {label:44s} {count / dt:12.1f} points/s  ({1e3 * dt / count:.3g} ms/point)")
 
 
@@ -37,7 +40,9 @@ def throughput(n_points: int = 20_000) -> None:
     rho = rng.uniform(-0.9, 0.99, n_points)
     seq_len = 2.0 ** rng.integers(1, 21, n_points)
     s2 = beta**2 * np.log(seq_len) * (1 - rho)
-    y_moment_np(2, s2[:64], seq_len[:64])            # warm-up: load the tables
+    for fn in (lambda n: y_moment_np(2, s2[:64], n), lambda n: y2_squared_np(s2[:64], n),
+               lambda n: overlap_np(s2[:64], rho[:64], n)):
+        fn(seq_len[:64]), fn(512)                     # warm-up: load the tables, slice them at T = 512
     print(f"throughput over random beta in [0.1, 6], rho in [-0.9, 0.99], T = 2..2^20 (q = 1, p = rho):")
     _rate("E[Y2] table", lambda: y_moment_np(2, s2, seq_len), n_points)
     _rate("E[Y2] table, one T (grid)", lambda: y_moment_np(2, s2, 512), n_points)
@@ -59,10 +64,10 @@ def sweep(bm, beta: np.ndarray, alpha: np.ndarray, depth: int, seq_len: float) -
     params[0], params[4], params[6] = beta[None, :], alpha[:, None], seq_len
     q = np.ones((alpha.size, beta.size))
     p = 0.3 * q
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(depth):
         q, p, _ = eval_np(fn, q, p, *params)
-    return p / q, time.perf_counter() - t0
+    return p / q, time.process_time() - t0
 
 
 def diagram(size: int = 256, depth: int = 60, step: int = 16) -> None:
@@ -73,12 +78,12 @@ def diagram(size: int = 256, depth: int = 60, step: int = 16) -> None:
     _, t_asym = sweep(asym, beta, alpha, depth, 0.0)
     rho_fin, t_fin = sweep(fin, beta, alpha, depth, 512.0)
     print(f"diagram {size} x {size} x {depth} (post-LN ReLU, rho0 = 0.3):")
-    print(f"  T -> infinity: {t_asym:.2f} s;  T = 512 (tables): {t_fin:.2f} s;  ratio {t_fin / t_asym:.1f}")
+    print(f"  T -> infinity: {t_asym:.2f} s CPU;  T = 512 (tables): {t_fin:.2f} s CPU;  ratio {t_fin / t_asym:.1f}")
     sub_b, sub_a = beta[::step], alpha[::step]
     with direct_method():
         rho_dir, t_dir = sweep(fin, sub_b, sub_a, depth, 512.0)
     diff = np.abs(rho_fin[::step, ::step] - rho_dir)
-    print(f"  direct method on the {sub_a.size} x {sub_b.size} subgrid: {t_dir:.1f} s "
+    print(f"  direct method on the {sub_a.size} x {sub_b.size} subgrid: {t_dir:.1f} s CPU "
           f"({t_dir / (sub_a.size * sub_b.size * depth) * 1e3:.1f} ms per point and layer); "
           f"max |rho_L(tables) - rho_L(direct)| = {diff.max():.2e}")
 

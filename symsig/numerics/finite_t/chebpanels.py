@@ -8,11 +8,12 @@ interpolant of f on m nodes per dimension (first kind, x_j = cos(pi (j + 1/2) / 
 
 :func:`build` starts from the coarse cells and halves a panel (along the dimension whose
 coefficient tail is largest; in several dimensions first judged on the lines through the
-panel's centre, which is cheap) until (1) the interpolant matches f at ``ncheck``
-random points of the panel to ``tol`` and (2) the tail is small: the last coefficient slab
-below ``tol`` and the one before below 4 ``tol`` (decay at least ~4x per degree), both measured in w |f - interpolant| with an optional weight w >= 0 returned by f
-(relative or absolute error, as the caller chooses). Panels still failing at the maximum
-depth are kept but flagged (``ok`` False), and callers evaluate f directly there.
+panel's centre, which is cheap) until (1) the interpolant matches f at ``ncheck`` random
+points of the panel to ``tol`` and (2) its tail is small: the last coefficient slab below
+``tol``, the one before below 4 ``tol`` (a decay of at least ~4x per degree), both measured
+as w |f - interpolant| with a weight w >= 0 returned by f (relative or absolute error, as
+the caller chooses). Panels still failing at the maximum depth are kept but flagged
+(``ok`` False); callers evaluate f directly there.
 
 Lookup is O(1): every coarse cell is cut into 2^depth fine cells per dimension, and
 ``index`` maps each fine cell to its panel. :meth:`Panels.at_last` fixes the last
@@ -67,7 +68,7 @@ def _contract(coef: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
 class Panels:
     """A built table (see the module docstring); arrays as saved by :meth:`arrays`."""
 
-    FIELDS = ("index", "lo", "hi", "coef", "ok", "depth")
+    FIELDS = ("index", "lo", "hi", "ok", "depth")
 
     def __init__(self, breaks: list[np.ndarray], index: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  coef: np.ndarray, ok: np.ndarray, depth: np.ndarray):
@@ -92,15 +93,22 @@ class Panels:
         return w, np.searchsorted(np.round(units), bins, side="right") - 1
 
     # -------------------------------------------------------------- storage
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+    def arrays(self, prefix: str, quantum: float) -> dict[str, np.ndarray]:
+        """The arrays to save; coefficients as integer multiples of ``quantum`` (small integers
+        compress well): each value then moves by at most (number of coefficients) quantum / 2."""
         out = {f"{prefix}_{f}": getattr(self, f) for f in self.FIELDS}
         out.update({f"{prefix}_breaks{k}": b for k, b in enumerate(self.breaks)})
+        out[f"{prefix}_coefq"] = np.round(self.coef / quantum).astype(np.int64)
+        out[f"{prefix}_quantum"] = np.array(quantum)
         return out
 
     @classmethod
     def from_arrays(cls, z: Any, prefix: str) -> Panels:
         dim = sum(1 for f in z.files if f.startswith(f"{prefix}_breaks"))
-        return cls([z[f"{prefix}_breaks{k}"] for k in range(dim)], *(z[f"{prefix}_{f}"] for f in cls.FIELDS))
+        fields = {f: z[f"{prefix}_{f}"] for f in cls.FIELDS}
+        coef = z[f"{prefix}_coefq"] * float(z[f"{prefix}_quantum"])
+        return cls([z[f"{prefix}_breaks{k}"] for k in range(dim)], fields["index"], fields["lo"], fields["hi"], coef,
+                   fields["ok"], fields["depth"])
 
     # -------------------------------------------------------------- evaluation
     def _fine(self, k: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,21 +1,30 @@
 """Two-query overlap X at ``dps`` significant digits (mpmath; docs/theory.md §4.2).
 
-The algorithm of :func:`.direct.overlap_point` at working precision:
+The factorisation of :func:`.direct.overlap_point` at working precision,
 
-    X = n h^2 sum_{i,j} B_ij exp((n-1) log L2_ij),     B = G1 W G1'^T,   1 - L2 = (1 - L_i) + G0 W GO'^T
+    X = n h^2 sum_{i,j} B_ij L2_ij^(n-1),   B = G1 W G1'^T,   1 - L2 = (1 - L_i) + G0 W GO'^T,
 
-on a uniform u-lattice (trapezoid, spectrally accurate: step and range from the precision as
-in :mod:`.moments_mp`), with the 1-D functions G (smoothing s_i^2 = sigma^2 (1 - |rho|)) computed
-once per point of the aligned lattice u + a c (:class:`.gauss_mp.MPInner`, dps + 5 digits).
-The three matrix products are exact: the entries are fixed-point integers (P bits), split
-into k-bit chunks whose float64 products and sums are exact (every partial sum is an integer
-below 2^53), multiplied by BLAS and recombined as Python integers. The N^2 nonlinear terms
-exp((n-1) log L2) are evaluated in mpmath, skipping terms whose float estimate is below
-10^-(dps+6) of the total (f is symmetric in (u, u'): half of them).
+with every sum an exact integer computation in fixed point (P bits, absolute error 2^-P,
+P from the digits, n and the size of X):
 
-P covers the requested digits, the size of n and of X (from the float method). Cost:
-seconds at dps 30 for moderate sigma; tests compare dps 30 with dps 50 and with the float
-method.
+* one lattice x0 + j delta carries the u-nodes (trapezoid in u, step and range from the
+  precision as in :mod:`.moments_mp`), the points u + a c (trapezoid in c, aligned) and
+  x = y + s z; e^{x - e^x}, e^{-e^x}, 1 - e^{-e^x} are evaluated once per lattice point
+  (exactly 0 or 1 in fixed point outside a window of ~P ln 2 around x = 0);
+* the Gaussian smoothings G(y) = E_z[g(y + s_i z)] (trapezoid in z) and 1 - L(u) are
+  Toeplitz products, the (u, u') matrices B, G0 W GO'^T ordinary ones: the integers are
+  split into k-bit chunks whose float64 products and sums are exact (every partial sum is
+  an integer below 2^53), multiplied by BLAS and recombined as Python integers;
+* the nodes where (n-1)(1 - L) < e^s_t, s_t = -(dps + 10) ln(10) / 3, are summed into one
+  row (exact to first order, see :func:`_overlap`);
+* the N^2 terms L2^(n-1) = exp((n-1) log(1 - (1 - L2))) are evaluated with mpmath's raw
+  arithmetic, skipping those whose float estimate is below 10^-(dps+6) of the total (f is
+  symmetric in (u, u'): half of them).
+
+Cost at dps 30: 3-6 s of CPU for moderate sigma (about half in the N^2 terms); for tiny
+|rho| the aligned lattice would be too fine and the rows u + a c are computed one by one
+with :class:`.gauss_mp.MPInner` instead (slower). Tests: dps 30 against dps 45, and the
+float method.
 """
 from __future__ import annotations
 
@@ -148,6 +157,7 @@ def _smooth(lat: _Lattice, key, first: int, rows: int, row_step: int, sig: mpmat
 
 
 def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
+    """X for s2 > 0, 0 < |rho| < 1 or rho = -1, n >= 2 at the working precision (module docstring)."""
     sig, ar = mpmath.sqrt(s2), abs(rho)
     a, si = sig * mpmath.sqrt(ar), sig * mpmath.sqrt(1 - ar)
     sig_f, a_f, si_f, ar_f = float(sig), float(a), float(si), float(ar)
@@ -189,7 +199,6 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
         inner = MPInner(si * si, (1,), dps + 5)
         vals = [v for i in range(nu) for v in inner.sweep(u_lo + i * h - m0 * a * hc, a * hc, m)]
         grid = {key: _fixed([v[key] for v in vals], pbits).reshape(nu, m) for key in (1, "L", "om")}
-    m = 2 * m0 + 1
     w_int = _fixed([hc * mpmath.npdf(hc * j) for j in range(-m0, m0 + 1)], pbits)
     k = (53 - math.ceil(math.log2(m + 1)) - 5) // 2
     count = -(-pbits // k)
@@ -236,16 +245,15 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
         keep &= ~far
     ii, jj = np.nonzero(keep)
     b_ex = prod_b.exact(ii, jj)
-    inner = ii > 0
+    rest = ii > 0                     # pairs of two (not summed) rows
     d_ex = np.empty(ii.size, dtype=object)
-    d_ex[inner] = prod_d.exact(ii[inner] - 1, jj[inner] - 1)
-    d_ex[~inner] = om_int[jj[~inner]] << pbits
+    d_ex[rest] = prod_d.exact(ii[rest] - 1, jj[rest] - 1)
+    d_ex[~rest] = om_int[jj[~rest]] << pbits
     l2_ex = None
     if (far & keep).any():
-        l2 = np.empty(ii.size, dtype=object)
-        l2[inner] = _Product(lw0, plain("L", bulk), k, drop).exact(ii[inner] - 1, jj[inner] - 1)
-        l2[~inner] = ((1 << pbits) - om_int[jj[~inner]]) << pbits
-        l2_ex = l2
+        l2_ex = np.empty(ii.size, dtype=object)
+        l2_ex[rest] = _Product(lw0, plain("L", bulk), k, drop).exact(ii[rest] - 1, jj[rest] - 1)
+        l2_ex[~rest] = ((1 << pbits) - om_int[jj[~rest]]) << pbits
     total = _sum_terms(ii, jj, b_ex, d_ex, l2_ex, om_u, n, 2 * pbits)
     if i_t:                           # order 1 of the summed rows against the others, in float
         g1_t, go_t = (np.array([float(v) for v in grid[key][:i_t].ravel()]).reshape(i_t, m) * 2.0 ** -pbits

@@ -121,7 +121,9 @@ def join_parts(path: Path | str = TABLE_FILE, sources: tuple[Path | str, ...] = 
 
 
 def _arrays(name: str, tab: Panels, seconds: float) -> dict:
-    return {**tab.arrays(name), f"{name}_seconds": np.array(seconds), f"{name}_tol": np.array(SPECS[name.split("@")[0]].tol)}
+    """The saved arrays: coefficients in units of 1e-4 tol (all of a panel move by < 0.06 tol)."""
+    tol = SPECS[name.split("@")[0]].tol
+    return {**tab.arrays(name, 1e-4 * tol), f"{name}_seconds": np.array(seconds), f"{name}_tol": np.array(tol)}
 
 
 def _save(path: Path | str, built: dict) -> None:
