@@ -18,8 +18,8 @@ P from the digits, n and the size of X):
 * the nodes where (n-1)(1 - L) < e^s_t, s_t = -(dps + 10) ln(10) / 3, are summed into one
   row (exact to first order, see :func:`_overlap`);
 * the N^2 terms L2^(n-1) = exp((n-1) log(1 - (1 - L2))) are evaluated with mpmath's raw
-  arithmetic, skipping those whose float estimate is below 10^-(dps+6) of the total (f is
-  symmetric in (u, u'): half of them).
+  arithmetic, except those whose float estimate is below 10^-(dps+6) of the total (dropped)
+  or below 10^-(dps+6-13) of it (summed in float); f is symmetric in (u, u'): half of them.
 
 Cost at dps 30: 3-6 s of CPU for moderate sigma (about half in the N^2 terms); for tiny
 |rho| the aligned lattice would be too fine and the rows u + a c are computed one by one
@@ -237,12 +237,17 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_f = math.log(n) + np.log(prod_b.approx() * scale) + (n - 1) * np.log1p(-np.minimum(om2_f, 1.0))
     f_f = np.where(np.isfinite(log_f), np.exp(log_f), 0.0)
-    # keep terms above 10^-(dps+6) X / (h^2 N^2); f is symmetric in (u, u') (c -> -c): i <= j
+    # terms below 10^-(dps+6) X / (h^2 N^2) are dropped, those below 10^-(dps+6-13) X / (h^2 N^2)
+    # summed in float (relative error < 1e-13); f is symmetric in (u, u') (c -> -c): i <= j
     nr = len(om_u)
-    keep = (f_f > 10.0 ** -(dps + 6) * max(x_float, 1e-300) / (float(h) ** 2 * nr * nr)) & np.triu(np.ones(f_f.shape, bool))
+    unit = max(x_float, 1e-300) / (float(h) ** 2 * nr * nr)
+    upper = np.triu(np.ones(f_f.shape, bool))
+    in_float = upper & (f_f <= 10.0 ** -(dps + 6 - 13) * unit) & (om2_f < 0.5)
+    keep = upper & (f_f > 10.0 ** -(dps + 6) * unit) & ~in_float
     far = keep & (om2_f >= 0.5)
     if n >= 80:                       # L2 <= 1/2: L2^(n-1) < 1e-23 n^-1, no contribution
         keep &= ~far
+    float_part = float(np.sum(np.where(in_float, f_f, 0.0) * (2.0 - np.eye(nr)))) / n
     ii, jj = np.nonzero(keep)
     b_ex = prod_b.exact(ii, jj)
     rest = ii > 0                     # pairs of two (not summed) rows
@@ -254,7 +259,7 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
         l2_ex = np.empty(ii.size, dtype=object)
         l2_ex[rest] = _Product(lw0, plain("L", bulk), k, drop).exact(ii[rest] - 1, jj[rest] - 1)
         l2_ex[~rest] = ((1 << pbits) - om_int[jj[~rest]]) << pbits
-    total = _sum_terms(ii, jj, b_ex, d_ex, l2_ex, om_u, n, 2 * pbits)
+    total = _sum_terms(ii, jj, b_ex, d_ex, l2_ex, om_u, n, 2 * pbits) + mpmath.mpf(float_part)
     if i_t:                           # order 1 of the summed rows against the others, in float
         g1_t, go_t = (np.array([float(v) for v in grid[key][:i_t].ravel()]).reshape(i_t, m) * 2.0 ** -pbits
                       for key in (1, "om"))
