@@ -44,9 +44,9 @@ def _values_to_coef(m: int) -> np.ndarray:
 
 
 def _basis(t: np.ndarray, m: int) -> np.ndarray:
-    """T_0..T_{m-1} at t (clipped to [-1, 1]), shape (P, m), by the three-term recurrence."""
+    """T_0..T_{m-1} at t (clipped to [-1, 1]), shape (m, P) (rows contiguous), by the recurrence."""
     t = np.clip(t, -1.0, 1.0)
-    out = np.empty((m, t.size))            # rows are contiguous: the recurrence runs along them
+    out = np.empty((m, t.size))
     out[0] = 1.0
     if m > 1:
         out[1] = t
@@ -54,15 +54,15 @@ def _basis(t: np.ndarray, m: int) -> np.ndarray:
     for k in range(2, m):
         np.multiply(t2, out[k - 1], out=out[k])
         out[k] -= out[k - 2]
-    return out.T
+    return out
 
 
 def _contract(coef: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
-    """sum_i coef[i_1..i_d] prod_k bases[k][p, i_k] for one panel and P points."""
-    acc = bases[0] @ coef.reshape(coef.shape[0], -1)           # (P, m_2 ... m_d)
+    """sum_i coef[i_1..i_d] prod_k bases[k][i_k, p] for one panel and P points (bases (m_k, P))."""
+    acc = coef.reshape(coef.shape[0], -1).T @ bases[0]            # (m_2 ... m_d, P)
     for k, b in enumerate(bases[1:], start=1):
-        acc = np.einsum("pjr,pj->pr", acc.reshape(acc.shape[0], coef.shape[k], -1), b)
-    return acc[:, 0]
+        acc = np.einsum("jrp,jp->rp", acc.reshape(coef.shape[k], -1, acc.shape[-1]), b)
+    return acc[0]
 
 
 class Panels:
@@ -142,7 +142,7 @@ class Panels:
         """(values, mask) at the points coords (d arrays of equal shape P); NaN where not mask.
 
         The points are sorted by panel and the Chebyshev bases computed for all at once, so the
-        loop over panels only does one small matrix product each (one dimension: no loop).
+        loop over panels only does one small matrix product each.
         """
         coords = [np.asarray(c, float).ravel() for c in coords]
         pid = self.locate(coords)
@@ -150,19 +150,18 @@ class Panels:
         hit = np.flatnonzero(pid >= 0)
         if hit.size == 0:
             return out, pid >= 0
-        order = hit[np.argsort(pid[hit], kind="stable")]
+        # 16-bit keys sort by radix (linear time)
+        key = pid[hit].astype(np.int16) if self.ok.size < 32767 else pid[hit]
+        order = hit[np.argsort(key, kind="stable")]
         ps = pid[order]
         lo, hi = self.lo[ps], self.hi[ps]
         bases = [_basis((2.0 * c[order] - lo[:, k] - hi[:, k]) / (hi[:, k] - lo[:, k]), self.m[k])
                  for k, c in enumerate(coords)]
-        if self.dim == 1:
-            out[order] = np.einsum("pi,pi->p", bases[0], self.coef[ps])
-            return out, pid >= 0
         starts = np.concatenate([[0], np.flatnonzero(ps[1:] != ps[:-1]) + 1])
-        ids, ends = ps[starts], np.append(starts[1:], ps.size)
+        ends = np.append(starts[1:], ps.size)
         vals = np.empty(ps.size)
-        for p, a, b in zip(ids, starts, ends):
-            vals[a:b] = _contract(self.coef[p], [bk[a:b] for bk in bases])
+        for p, a, b in zip(ps[starts], starts, ends):
+            vals[a:b] = _contract(self.coef[p], [bk[:, a:b] for bk in bases])
         out[order] = vals
         return out, pid >= 0
 
@@ -182,7 +181,7 @@ class Panels:
         sub_index = self.index[..., int(fine[0])]
         used, new_index = np.unique(sub_index, return_inverse=True)
         t = (2.0 * x - self.lo[used, -1] - self.hi[used, -1]) / (self.hi[used, -1] - self.lo[used, -1])
-        tb = np.stack([_basis(np.array([ti]), self.m[-1])[0] for ti in t])       # (K', m)
+        tb = np.stack([_basis(np.array([ti]), self.m[-1])[:, 0] for ti in t])    # (K', m)
         coef = np.einsum("k...j,kj->k...", self.coef[used], tb)
         return Panels(self.breaks[:-1], new_index.reshape(sub_index.shape).astype(np.int32),
                       self.lo[used, :-1], self.hi[used, :-1], coef, self.ok[used], self.depth[:-1])
