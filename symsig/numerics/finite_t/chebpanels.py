@@ -257,7 +257,9 @@ def build(f: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]], breaks
                     return
         coef, err, tails = fit(box)
         good = err < tol and tails.max() < tol
-        if good or not can:
+        # stop (flag) when the dimension that needs it most cannot be halved any more: halving
+        # the others would multiply flagged panels
+        if good or int(np.argmax(tails)) not in can:
             index[tuple(slice(a, b) for a, b in zip(lo_idx, hi_idx))] = len(panels)
             panels.append(([a for a, _ in box], [b for _, b in box], coef, good))
             if log is not None:

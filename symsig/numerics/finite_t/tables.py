@@ -8,7 +8,7 @@ structure near rho = 1):
     y2, y3, y4: log(n^(k-1) E[Y_k])       on t in [0, 144], l in [log 2, 42]
     y2pair:     log(n^2 P), P = E[Y_2^2] - E[Y_4] = n(n-1)/6 int du A_2^2 L^(n-2)  (same domain)
                 (0 at s2 = 0 but y2pair; error measured in the log, i.e. relative)
-    x:          X / E[Y2]                 on t in [0, 36], v in [0, 1], l in [log 2, 14]
+    x:          X / E[Y2]                 on t in [0, 36], v in [0, 1], l in [1.5, 14]
                 (1 at rho = 1; error measured in X: weight E[Y2]; 1e-10 suffices for the
                 diagrams: a shift of X by 1e-10 moves rho_L after 60 post-LN blocks by < 1e-10)
 
@@ -37,7 +37,7 @@ from .direct import moment_integrals, overlap_direct
 
 TABLE_FILE = Path(__file__).with_name("finite_t_table.npz")
 L_MIN, L_MAX = math.log(2.0), 42.0
-X_L_MAX = 14.0           #: the X table covers n <= e^14 ~ 1.2e6 (the direct method beyond)
+X_L_MIN, X_L_MAX = 1.5, 14.0   #: the X table covers e^1.5 ~ 4.5 <= n <= e^14 ~ 1.2e6 (direct method outside)
 _L_BANDS = (L_MIN, 1.2, 2.0, 3.0, 4.5, 7.0, 10.0, 14.0, 20.0, 28.0, 36.0, L_MAX)
 
 
@@ -55,7 +55,7 @@ _Y = Spec((tuple(float(b * b) for b in range(13)), _L_BANDS), (5, 5), 16, 2e-11)
 SPECS = {
     "y2": _Y, "y3": _Y, "y4": _Y, "y2pair": _Y,
     "x": Spec((tuple(b * b for b in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)), (0.0, 0.25, 0.5, 1.0),
-               (L_MIN, 1.5, 3.0, 5.0, 8.0, X_L_MAX)), (3, 3, 3), (12, 12, 8), 1e-10),
+               (X_L_MIN, 3.0, 5.0, 8.0, X_L_MAX)), (3, 3, 3), (12, 12, 8), 1e-10),
 }
 _POWER = {"y2": 1, "y3": 2, "y4": 3, "y2pair": 2}       # the tabulated log(n^power E[...])
 
