@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symsig.analysis.propagate import iterate_np
 from symsig.core.architecture import FIGURE1, Architecture
 from symsig.numerics.compile import compile_np, eval_np
+from symsig.numerics.iterate import iterate
 from symsig.theory import finite_width, special
 from symsig.theory import symbols as sym
 from symsig.theory.blocks import BlockMap, RawMomentsAttention, build
@@ -178,11 +178,16 @@ def block_variants(block: str, activation: str = "relu") -> dict[str, BlockMap]:
 def seed_trajectories(bm: BlockMap, q0: np.ndarray, p0: np.ndarray, depth: int, **arch: Any) -> dict[str, np.ndarray]:
     """Trajectories of ``bm`` from each seed's measured (q0, p0): arrays (seeds, depth + 1) of q, p,
     rho and (seeds, depth) of Y2 (the attention of blocks 1..depth)."""
-    params = tuple(float(x) for x in Architecture(**arch).params())
-    out = iterate_np(bm, np.asarray(q0, float), np.asarray(p0, float), params, depth)
-    res = {k: out[k].T for k in ("q", "p", "rho")}
-    res["Y2"] = out["Y2"][:depth].T
-    return res
+    return trajectories(bm, tuple(float(x) for x in Architecture(**arch).params()), q0, p0, depth)
+
+
+def trajectories(bm: BlockMap, params: tuple[Any, ...], q0: np.ndarray, p0: np.ndarray, depth: int) -> dict[str, np.ndarray]:
+    """:func:`symsig.numerics.iterate.iterate` of ``bm`` at ``params`` from each seed's (q0, p0), as
+    arrays (seeds, depth + 1) of q, p, rho and (seeds, depth) of Y2."""
+    q0, p0 = np.asarray(q0, float), np.asarray(p0, float)
+    out = iterate(bm, params, q0, p0 / q0, depth)
+    q, p = (np.stack(np.broadcast_arrays(*xs)).T for xs in (out.q, out.p))
+    return {"q": q, "p": p, "rho": p / q, "Y2": np.stack(np.broadcast_arrays(*out.y2)).T}
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,9 @@ import importlib  # noqa: E402
 cc = importlib.import_module("symsig.simulation.hf")
 from symsig.simulation.stack import simulate_stack  # noqa: E402
 from symsig.core.validate import InputError  # noqa: E402
-from symsig.analysis.propagate import iterate_np  # noqa: E402
 from symsig.theory.blocks import BlockMap  # noqa: E402
 from symsig.theory.layers import symbolic_state  # noqa: E402
-from tests.helpers import (SV2_OFF, T_INF, X_DROPPED, check_theories, layernorm_key_allowance,  # noqa: E402
+from tests.helpers import (SV2_OFF, T_INF, X_DROPPED, check_theories, trajectories, layernorm_key_allowance,  # noqa: E402
                            replace_attention, t_infinity, unit_norm_logit_variance, x_dropped)
 
 def gelu_tanh_np(x: np.ndarray) -> np.ndarray:
@@ -200,8 +199,8 @@ def model_theories(model: str, *, width: int, seq_len: int, depth: int, beta: fl
     for name, bm in [*maps.items(), (SV2_OFF, maps["right"])]:
         if name == SV2_OFF:
             arch[1] *= 1.1
-        out = iterate_np(bm, q0, p0, (beta, *arch, seq_len) + ((keys,) if causal else ()), depth)
-        runs[name] = np.concatenate([out["rho"][1:].T, out["Y2"][:depth].T], axis=1)
+        out = trajectories(bm, (beta, *arch, seq_len) + ((keys,) if causal else ()), q0, p0, depth)
+        runs[name] = np.concatenate([out["rho"][:, 1:], out["Y2"]], axis=1)
     for k in range(seeds):  # the route above is the library's theory
         lib = cc.theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=ARCH["sigma_w2"],
                         sigma_v2=ARCH["sigma_v2"], sigma_b2=ARCH["sigma_b2"], rho0=p0[k] / q0[k], q0=q0[k],
