@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
@@ -321,9 +321,8 @@ def boundary(
     target = validate.output("out", out, suffixes=OUTPUT_SUFFIXES) if out is not None else None
     depth = validate.integer("depth", depth, 1)
     digits = validate.integer("digits", digits, 1)
-    for key in ("beta", "alpha_sa"):
-        if key in architecture:
-            raise validate.InputError(f"{key} is a grid of the boundary, not an architecture parameter here")
+    validate.keywords("boundary", architecture,
+                      [f.name for f in fields(Architecture) if f.name not in ("beta", "alpha_sa")])
     if beta is None and alpha_sa is None and depths is None:
         beta, alpha_sa = "0.5:3:6", "0:3:7"
     betas = exact_grid("beta", beta) if beta is not None else []
