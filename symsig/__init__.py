@@ -32,6 +32,7 @@ _API: dict[str, tuple[str, str]] = {
     "critical": ("symsig.analysis.critical", "critical"),
     "propagate": ("symsig.analysis.propagate", "propagate"),
     "diagram": ("symsig.analysis.diagram", "diagram"),
+    "boundary": ("symsig.analysis.boundary", "boundary"),
     "prescribe": ("symsig.analysis.prescribe", "prescribe"),
     "conditions": ("symsig.analysis.conditions", "conditions"),
     "gradient": ("symsig.analysis.gradient", "gradient"),

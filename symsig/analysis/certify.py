@@ -23,6 +23,7 @@ maps and quadrature kernels are not covered.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from ..core import validate
@@ -94,7 +95,7 @@ def certify_boundary(
     try:
         for x in (lo, hi):
             point = {"beta": fixed, "alpha_sa": x} if kind == "rank" else {"beta": x, "alpha_sa": fixed}
-            arch = Architecture(**(base | {k: str(v) for k, v in point.items()}))
+            arch = Architecture(**(base | {k: v if isinstance(v, Fraction) else str(v) for k, v in point.items()}))
             balls.append(indicators_arb(arch, depth, rho0, q0, thr, prec)[which])
     except Uncertain as exc:
         return Certificate(kind, str(fixed), str(lo), str(hi), "", "", False, str(exc))

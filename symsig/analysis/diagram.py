@@ -7,8 +7,9 @@ the two indicators of :mod:`symsig.analysis.zones` (thresholds documented there)
 The grid is one numpy iteration over all points at once (:func:`sweep`). Boundaries
 are the level sets g_rank = 0 (solved for alpha_SA at fixed beta) and g_entropy = 0
 (solved for beta at fixed alpha_SA), bracketed by sign changes on the grid and refined
-by :func:`symsig.numerics.roots.bracketed_root` on the mpmath iteration to ``digits``
-digits; rank points inside the entropy zone are dropped (not a zone boundary).
+by :func:`correct_digits` (bracketed root finding on the mpmath iteration, checked to round
+to ``digits`` correct significant digits); rank points inside the entropy zone are dropped
+(not a zone boundary). Curves of boundary points: :mod:`symsig.analysis.boundary`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..core import validate
 from ..core.architecture import Architecture
-from ..core.results import Result
+from ..core.results import Result, mp_round
 from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, steps
 from ..numerics.precision import GUARD_DIGITS, to_mpf
@@ -85,7 +86,9 @@ class Diagram(Result):
 
     ``mean_Y2`` is the mean IPR over the L attentions; ``boundaries`` maps "rank" and
     "entropy" to lists of [beta, alpha_sa] points on the level sets (empty unless
-    traced); ``beta_c0`` is where the first attention freezes (T -> infinity):
+    traced; the traced coordinate is an mpf with ``dps`` correct digits, written in
+    JSON as a decimal string of exactly ``dps`` significant digits when ``dps`` > 15,
+    a float otherwise); ``beta_c0`` is where the first attention freezes (T -> infinity):
     beta_c(q, p) = sqrt(2/(q (q - p))) of the state it reads, (q0, rho0 q0), or
     LN(x) = (1, rho0) in pre-LN blocks (:func:`first_beta_c`).
     """
@@ -96,12 +99,13 @@ class Diagram(Result):
     zone: list[list[str]]
     thresholds: dict[str, float]
     mean_Y2: list[list[float]]
-    boundaries: dict[str, list[list[float]]]
+    boundaries: dict[str, list[list[Any]]]
     depth: int
     rho0: float
     beta_c0: float | None
     architecture: dict[str, Any] = field(default_factory=dict)
     certificates: list[dict[str, Any]] = field(default_factory=list)
+    dps: int | None = field(default=None, repr=False)
 
 
 def diagram(
@@ -143,7 +147,7 @@ def diagram(
 
         check_certifiable(arch)  # before any work
     rho_l, mean_y2 = sweep(arch, betas, alphas, depth, rho0, q0)
-    traced: dict[str, list[list[float]]] = {"rank": [], "entropy": []}
+    traced: dict[str, list[list[Any]]] = {"rank": [], "entropy": []}
     if boundaries:
         traced = trace_boundaries(arch, betas, alphas, rho_l, mean_y2, depth, rho0, q0, thr, boundary_points, digits)
     certificates = _certify(arch, traced, depth, rho0, q0, thr, digits) if certify else []
@@ -165,6 +169,7 @@ def diagram(
         beta_c0=first_beta_c(arch, q0, rho0),
         architecture={k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")},
         certificates=certificates,
+        dps=digits if boundaries else None,
     )
 
 
@@ -175,7 +180,7 @@ def first_beta_c(arch: Architecture, q0: float, rho0: float) -> float:
     return float(beta_c_np(q_read, rho0 * q_read))
 
 
-def _certify(arch: Architecture, traced: dict[str, list[list[float]]], depth: int, rho0: float, q0: float,
+def _certify(arch: Architecture, traced: dict[str, list[list[Any]]], depth: int, rho0: float, q0: float,
              thr: dict[str, float], digits: int) -> list[dict[str, Any]]:
     """Ball-arithmetic certificates for every traced boundary point (see symsig.certify)."""
     from .certify import certify_boundary
@@ -187,8 +192,11 @@ def _certify(arch: Architecture, traced: dict[str, list[list[float]]], depth: in
     for kind, points in traced.items():
         for b, a in points:
             fixed, x = (b, a) if kind == "rank" else (a, b)
-            r = 10.0 ** (1 - digits) * max(1.0, abs(x))
-            cert = certify_boundary(kind, fixed=repr(fixed), lo=repr(x - r), hi=repr(x + r), depth=depth,
+            with mpmath.workdps(digits + GUARD_DIGITS):
+                x = to_mpf(x)
+                r = mpmath.mpf(10) ** (1 - digits) * max(1, abs(x))
+                lo, hi = (mpmath.nstr(y, digits + 10) for y in (x - r, x + r))
+            cert = certify_boundary(kind, fixed=repr(fixed), lo=lo, hi=hi, depth=depth,
                                     rho0=repr(rho0), q0=repr(q0), thresholds=thr, **base)
             out.append(cert.to_dict())
     return out
@@ -225,29 +233,81 @@ def trace_boundaries(
     thr: dict[str, float],
     points: int,
     digits: int,
-) -> dict[str, list[list[float]]]:
-    """Level-set points: rank (root in alpha_sa per beta column), entropy (root in beta per alpha row)."""
+) -> dict[str, list[list[Any]]]:
+    """Level-set points: rank (root in alpha_sa per beta column), entropy (root in beta per alpha row).
+
+    Each point is [beta, alpha_sa] with the grid coordinate a float and the root from
+    :func:`correct_digits` (an mpf when ``digits`` > 15, else a float).
+    """
     validate.integer("digits", digits, 1)
     g_rank, g_ent = zone_indicators(NUMPY, rho0, rho_l, mean_y2, thr)
-    out: dict[str, list[list[float]]] = {"rank": [], "entropy": []}
-    with mpmath.workdps(digits + GUARD_DIGITS):
-        g = indicators(arch, depth, rho0, q0, thr, MpContext(digits))
-        for j in _lines(betas.size, points):
-            col = g_rank[:, j]
-            for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
-                b = mpmath.mpf(repr(float(betas[j])))
-                a = bracketed_root(lambda x: g(b, x)[0], repr(float(alphas[i])), repr(float(alphas[i + 1])), digits)
-                if g(b, a)[1] <= 0:  # outside the entropy zone: a true zone boundary
-                    out["rank"].append([float(b), float(a)])
-        for i in _lines(alphas.size, points):
-            row = g_ent[i, :]
-            for j in np.nonzero(np.sign(row[:-1]) * np.sign(row[1:]) < 0)[0]:
-                a = mpmath.mpf(repr(float(alphas[i])))
-                b = bracketed_root(lambda x: g(x, a)[1], repr(float(betas[j])), repr(float(betas[j + 1])), digits)
-                out["entropy"].append([float(b), float(a)])
-    out["rank"].sort()
-    out["entropy"].sort(key=lambda pt: (pt[1], pt[0]))
+    out: dict[str, list[list[Any]]] = {"rank": [], "entropy": []}
+    keep = (lambda x: x) if digits > 15 else float
+    for j in _lines(betas.size, points):
+        col = g_rank[:, j]
+        for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
+            b = float(betas[j])
+            g = lambda ctx: indicators(arch, depth, rho0, q0, thr, ctx)
+            _, a = correct_digits(lambda ctx: (lambda x: g(ctx)(b, x)[0]), float(alphas[i]), float(alphas[i + 1]), digits)
+            with mpmath.workdps(digits + GUARD_DIGITS):
+                inside = g(MpContext(digits))(b, a)[1] > 0
+            if not inside:  # outside the entropy zone: a true zone boundary
+                out["rank"].append([b, keep(a)])
+    for i in _lines(alphas.size, points):
+        row = g_ent[i, :]
+        for j in np.nonzero(np.sign(row[:-1]) * np.sign(row[1:]) < 0)[0]:
+            a = float(alphas[i])
+            g = lambda ctx: indicators(arch, depth, rho0, q0, thr, ctx)
+            _, b = correct_digits(lambda ctx: (lambda x: g(ctx)(x, a)[1]), float(betas[j]), float(betas[j + 1]), digits)
+            out["entropy"].append([keep(b), a])
+    out["rank"].sort(key=lambda pt: (pt[0], float(pt[1])))
+    out["entropy"].sort(key=lambda pt: (pt[1], float(pt[0])))
     return out
+
+
+#: Extra digits of the root beyond the requested ones, so that rounding to them is checkable.
+ROUNDING_GUARD = 5
+
+
+def correct_digits(f_in: Callable[[MpContext], Callable[[mpmath.mpf], mpmath.mpf]], lo: Any, hi: Any,
+                   digits: int, narrow: tuple[Any, Any] | None = None) -> tuple[str, mpmath.mpf]:
+    """A root x* of f in [lo, hi] as a decimal string of exactly ``digits`` correct significant
+    digits (correctly rounded) and as an mpf with more.
+
+    ``f_in(ctx)`` is f evaluated in the mpmath context ``ctx`` (:class:`MpContext`). The root is
+    found by :func:`symsig.numerics.roots.bracketed_root` to d = digits + ROUNDING_GUARD digits,
+    relative to |x| (a second pass adds the leading zeros of |x| < 1), so |x - x*| <= e =
+    10^-d' max(1, |x|) for the last pass's d'. The string is accepted when x - e and x + e
+    round to the same ``digits``-digit decimal (then so does x*); otherwise d grows by 10
+    (Ziv's strategy). ``narrow``: a tighter bracket (e.g. from a float solve), tried first.
+    """
+    d = digits + ROUNDING_GUARD
+    for _ in range(8):
+        ctx = MpContext(d)
+        with ctx.working():
+            f = f_in(ctx)
+            x = None
+            if narrow is not None:
+                try:
+                    x = bracketed_root(f, to_mpf(narrow[0]), to_mpf(narrow[1]), d)
+                except validate.InputError:  # the float bracket missed the root at this precision
+                    x = None
+            if x is None:
+                x = bracketed_root(f, to_mpf(lo), to_mpf(hi), d)
+            used = d
+            if x != 0 and abs(x) < 1:  # relative accuracy: refine past the leading zeros
+                w = mpmath.mpf(10) ** -d
+                extra = int(mpmath.ceil(-mpmath.log10(abs(x))))
+                try:
+                    x, used = bracketed_root(f, x - w, x + w, d + extra), d + extra
+                except validate.InputError:
+                    pass
+            e = mpmath.mpf(10) ** -used * max(1, abs(x))
+            text = mp_round(x, digits)
+            if text == mp_round(x - e, digits) == mp_round(x + e, digits):
+                return text, x
+        d += 10
+    raise RuntimeError(f"could not round the root to {digits} digits")  # pragma: no cover
 
 
 def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rho0: Any = "0.3", q0: Any = 1,

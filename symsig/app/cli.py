@@ -286,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
 
+    from . import boundary_cmd
+
+    cmd = command("boundary", boundary_cmd.HELP)
+    _add_architecture(cmd, beta=False, alpha_sa=False)
+    boundary_cmd.add_arguments(cmd, _number)
+    _add_common(cmd, dps=False)
+    cmd.set_defaults(run=lambda args: boundary_cmd.run(args, _arch_kwargs(args)), table=boundary_cmd.table)
+
     cmd = command("prescribe", "recommended (beta, alpha_SA) for an L-layer model, with its margins")
     _add_architecture(cmd, beta=False, alpha_sa=False)
     cmd.add_argument("--depth", type=int, required=True, metavar="L", help="number of blocks L >= 1")

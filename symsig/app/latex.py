@@ -18,6 +18,7 @@ import sympy as sp
 
 from ..core import validate
 from ..theory import activations, rem
+from ..theory.conditions import DEPTH, EPS
 from ..theory.layers import Attention, LayerNorm, Residual, State, symbolic_state
 from ..theory.symbols import LATEX_NAMES, alpha_mlp, alpha_sa, beta, c, m, p, q, sigma_b2, sigma_v2, sigma_w2, v
 
@@ -101,6 +102,12 @@ def formulas() -> tuple[Formula, ...]:
     bm = block_map("post-ln", "relu")
     rho_map = bm.rho_map().subs(bm.y2.subs({q: 1, p: _rho}), _y2)
     add("Blocks", "post-ln-rho", r"\rho'_{\mathrm{post\text{-}LN}}", rho_map, "blocks.block_map('post-ln', 'relu')")
+    # closed forms printed beside the exact boundary curves (symsig boundary; docs/theory.md §7.3, §8.3)
+    from ..analysis.boundary import closed_forms
+
+    for label, lhs, expr, meaning in closed_forms("relu"):
+        if label != "beta-c0":  # beta_c is the REM formula above
+            add("Boundaries", f"boundary-{label}", lhs, expr, f"{meaning}; analysis.boundary.closed_forms")
     out.extend(_extra_formulas())
     return tuple(out)
 
@@ -161,6 +168,7 @@ def document() -> str:
 # ----------------------------------------------------------------- round trip
 
 _PARSED_NAMES = {
+    "epsilon": EPS, "L": DEPTH,
     "q": q, "p": p, "beta": beta, "m": m, "v": v, "c": c, "rho": _rho, "alpha": _alpha, "T": _t, "X": _x,
     "Y_{2}": _y2, "Y_2": _y2, "q_{b}": sp.Symbol("q_b"), "p_{b}": sp.Symbol("p_b"), "pi": sp.pi,
 }

@@ -37,7 +37,7 @@ def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | 
     cmap = ListedColormap([COLOURS[z] for z in order])
     ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
     for kind, style in (("rank", "k-"), ("entropy", "k--")):
-        pts = np.asarray(diagram.boundaries.get(kind, []))
+        pts = np.asarray(diagram.boundaries.get(kind, []), dtype=float)  # mpf roots at digits > 15
         if pts.size:
             ax.plot(pts[:, 0], pts[:, 1], style, lw=1.6, marker=".", ms=4, label=f"{LABELS[kind]} boundary")
     if diagram.beta_c0 is not None and beta.min() <= diagram.beta_c0 <= beta.max():
