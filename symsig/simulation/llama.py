@@ -101,11 +101,25 @@ def load_weights(net: Any, layers: list[dict[str, np.ndarray]], branch_scale: li
             put(ffn.down_proj.weight, w["W_d"].T * s_m)
 
 
+def run(net: Any, x: np.ndarray, causal: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hidden states (L + 1 arrays (T, d), the last after the final norm) and attentions (L arrays
+    (heads, T, T)); ``causal=False`` passes an all-zero 4D mask, which HF adds to the logits as is."""
+    import torch
+
+    if causal:
+        return forward(net, x)
+    mask = torch.zeros((1, 1, x.shape[0], x.shape[0]), dtype=torch.float64)
+    with torch.no_grad():
+        out = net(inputs_embeds=torch.from_numpy(x)[None], attention_mask=mask, output_hidden_states=True,
+                  output_attentions=True)
+    return [h[0].numpy() for h in out.hidden_states], [a[0].numpy() for a in out.attentions]
+
+
 def run_model(net: Any, model: str, *, beta: float, sigma_w2: float, sigma_v2: float, sigma_o2: float,
               alpha_sa: float, alpha_mlp: float, rho0: float, q0: float, seeds: int, seed: int,
-              window: slice) -> dict[str, np.ndarray]:
+              window: slice, causal: bool = True) -> dict[str, np.ndarray]:
     """Re-initialise ``net`` once per seed (draws as ``simulate_stack``), run one input sequence
-    and return the per-seed statistics of :func:`hf.measure` stacked as (seeds, ...) arrays."""
+    (:func:`run`) and return the per-seed statistics of :func:`hf.measure` as (seeds, ...) arrays."""
     import torch
 
     torch.set_num_threads(1)
@@ -120,27 +134,28 @@ def run_model(net: Any, model: str, *, beta: float, sigma_w2: float, sigma_v2: f
         layers = draw_layers(rng, width=width, depth=depth, mlp_width=m, sigma_a=sig_a, sigma_w2=sigma_w2,
                              sigma_v2=sigma_v2, sigma_o2=sigma_o2)
         load_weights(net, layers, branch_scale, gain)
-        runs.append(measure(*forward(net, x), window, stream_scale))
+        runs.append(measure(*run(net, x, causal), window, stream_scale))
     return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
 
 
 def theory(*, model: str, activation: str, seq_len: int, depth: int, beta: float, sigma_w2: float,
            sigma_v2: float, sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
-           rho0: float = 0.3, q0: float = 1.0, positions: np.ndarray) -> dict[str, np.ndarray]:
-    """The causal llama block map (exact finite T) iterated per key count n in ``positions``,
-    then the final RMSNorm (q <- 1, p <- p / q); q, p, rho, Y2 averaged over the positions.
+           rho0: float = 0.3, q0: float = 1.0, positions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The llama block map (exact finite T) iterated from (q0, rho0 q0), then the final RMSNorm
+    (q <- 1, p <- p / q). Causal when ``positions`` (key counts n) are given: iterated per n and
+    q, p, rho, Y2 averaged over them (the approximations of docs/theory.md §6.4).
 
     The Gram-preserving W_O (sigma_o2) multiplies the attention branch: sigma_v2 enters as sigma_v2 sigma_o2.
     """
-    bm = block_map(BLOCK[model], activation, True, True)
-    fn = numerics.block_np(bm)
-    ns = np.asarray(positions, dtype=float)
+    causal = positions is not None
+    fn = numerics.block_np(block_map(BLOCK[model], activation, True, causal))
+    ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
     params = (beta, sigma_w2, sigma_v2 * sigma_o2, 0.0, alpha_sa, alpha_mlp, seq_len)
     qs = np.full_like(ns, q0)
     ps = qs * rho0
     traj_q, traj_p, y2s = [qs], [ps], []
     for _ in range(depth):
-        qs, ps, y2 = numerics.eval_np(fn, qs, ps, *params, ns)
+        qs, ps, y2 = numerics.eval_np(fn, qs, ps, *params, *((ns,) if causal else ()))
         traj_q.append(qs)
         traj_p.append(ps)
         y2s.append(y2)
@@ -153,9 +168,13 @@ def crosscheck(*, model: str = "llama", width: int, seq_len: int, depth: int, be
                activation: str = "silu", sigma_w2: float = 1.0, sigma_v2: float = 1.0, sigma_o2: float = 1.0,
                alpha_sa: float = 1.0, alpha_mlp: float = 1.0, heads: int = 1, mlp_width: int | None = None,
                rho0: float = 0.3, q0: float = 1.0, seeds: int = 4, seed: int = 0,
-               theory_positions: int = 3, rope: bool = False) -> CrossCheck:
+               theory_positions: int = 3, rope: bool = False, causal: bool = True) -> CrossCheck:
     """Run ``seeds`` re-initialised stock LLaMA (``llama``) or Qwen3 (``qwen3``, QK-norm) models and the
-    matching llama / llama-qk theory (module docstring). ``activation`` is HF's ``hidden_act``."""
+    matching llama / llama-qk theory (module docstring). ``activation`` is HF's ``hidden_act``.
+
+    ``causal=False`` runs the decoder bidirectionally (an all-zero attention mask) and measures all
+    tokens against the non-causal map; causal runs measure the last quarter of the tokens.
+    """
     model = validate.choice("model", model, LLAMA_MODELS)
     act = HF_ACTIVATIONS[validate.choice("activation", activation, tuple(HF_ACTIVATIONS))]
     width, seq_len = validate.integer("width", width, 2), validate.integer("seq_len", seq_len, 4)
@@ -172,28 +191,33 @@ def crosscheck(*, model: str = "llama", width: int, seq_len: int, depth: int, be
     seeds, seed = validate.integer("seeds", seeds, 1), validate.integer("seed", seed, 0)
     k_pos = validate.integer("theory_positions", theory_positions, 1)
 
-    n_win = max(2, seq_len // 4)
+    n_win = max(2, seq_len // 4) if causal else seq_len
     window = slice(seq_len - n_win, seq_len)
-    positions = window_positions(seq_len - n_win + 1, seq_len, k_pos)
+    positions = window_positions(seq_len - n_win + 1, seq_len, k_pos) if causal else None
     net = build_model(model, width=width, seq_len=seq_len, depth=depth, heads=heads, mlp_width=m,
                       activation=activation, rope=rope)
     samples = run_model(net, model, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_o2=so2, alpha_sa=a_sa,
-                        alpha_mlp=a_mlp, rho0=rho0, q0=q0, seeds=seeds, seed=seed, window=window)
+                        alpha_mlp=a_mlp, rho0=rho0, q0=q0, seeds=seeds, seed=seed, window=window, causal=causal)
     stats = {k: mean_err(samples[k]) for k in ("q", "rho", "Y2")}
+    # as in the paper, the theory starts from the measured input geometry (the drawn tokens' rho_0
+    # and q_0 fluctuate around the requested ones by O(1/sqrt(d)))
     th = theory(model=model, activation=act, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2,
-                sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, positions=positions)
+                sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=float(stats["rho"][0][0]),
+                q0=float(stats["q"][0][0]), positions=positions)
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / stats["rho"][1][1:]
     settings = {"width": width, "seq_len": seq_len, "depth": depth, "beta": beta, "activation": activation,
                 "sigma_w2": sw2, "sigma_v2": sv2, "sigma_o2": so2, "alpha_sa": a_sa, "alpha_mlp": a_mlp,
-                "heads": heads, "mlp_width": m, "rho0": rho0, "q0": q0, "seeds": seeds, "seed": seed, "rope": rope}
+                "heads": heads, "mlp_width": m, "rho0": rho0, "q0": q0, "seeds": seeds, "seed": seed, "rope": rope,
+                "causal": causal}
     return CrossCheck(
         model=model, rho=list(stats["rho"][0]), rho_err=list(stats["rho"][1]), theory_rho=list(th["rho"]),
         max_abs_error=float(diff.max()), max_z=float(np.max(z)) if seeds > 1 else math.nan,
         q=list(stats["q"][0]), q_err=list(stats["q"][1]), theory_q=list(th["q"]),
         Y2=list(stats["Y2"][0]), Y2_err=list(stats["Y2"][1]), theory_Y2=list(th["Y2"]),
-        window=[window.start, window.stop - 1], theory_positions=[int(v) for v in positions], settings=settings)
+        window=[window.start, window.stop - 1], theory_positions=[] if positions is None else [int(v) for v in positions],
+        settings=settings)
 
 
-__all__ = ["BLOCK", "qk_gain", "build_model", "draw_layers", "load_weights", "run_model", "theory", "crosscheck"]
+__all__ = ["BLOCK", "qk_gain", "build_model", "draw_layers", "load_weights", "run", "run_model", "theory", "crosscheck"]
