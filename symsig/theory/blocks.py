@@ -46,8 +46,8 @@ from ..core.architecture import as_user, is_user
 from ..core import names
 from ..core.names import BLOCKS
 from . import activations
-from .layers import (Attention, GatedMLP, LayerNorm, Layer, MultiHeadAttention, QKNormAttention, Residual, RMSNorm,
-                     Serial, State, mlp, symbolic_state)
+from .layers import (MLP, Attention, GatedMLP, LayerNorm, Layer, MultiHeadAttention, QKNormAttention, Residual,
+                     RMSNorm, Serial, State, mlp, symbolic_state)
 from .symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q
 
 #: Argument order of every compiled block evaluator (causal blocks append n).
@@ -195,16 +195,37 @@ def sublayers(layer: Layer) -> Iterator[Layer]:
                 yield from sublayers(item)
 
 
+def substitute(layer: Layer, values: Mapping[sp.Symbol, Any]) -> Layer:
+    """A copy of ``layer`` with ``values`` substituted into every SymPy parameter of every sublayer."""
+    if not values:
+        return layer
+    sub = {k: sp.sympify(v) for k, v in values.items()}
+
+    def one(x: Any) -> Any:
+        if isinstance(x, Layer):
+            return substitute(x, sub)
+        if isinstance(x, tuple):
+            return tuple(one(y) for y in x)
+        return x.xreplace(sub) if isinstance(x, sp.Basic) else x
+
+    if isinstance(layer, MLP):
+        return MLP(layer.kernel, one(layer.weight), one(layer.bias))
+    if isinstance(layer, Serial):
+        return type(layer)(*(one(x) for x in layer.layers))
+    return dataclasses.replace(layer, **{f.name: one(getattr(layer, f.name)) for f in dataclasses.fields(layer)})
+
+
 def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
-    """The layer composition of block ``name`` with the given activation (name or callable)."""
+    """The layer composition of block ``name`` with the given activation (name or callable);
+    a registered block with its registered values substituted."""
     if name in USER_BLOCKS:
-        block = USER_BLOCKS[name].block
+        block, values = USER_BLOCKS[name].block, dict(USER_BLOCKS[name].values)
         if not isinstance(block, Layer):
-            return block(activations.kernel(activation), finite_t=finite_t, causal=causal)
+            return substitute(block(activations.kernel(activation), finite_t=finite_t, causal=causal), values)
         if any((a.n_states is not None) != causal for a in sublayers(block) if isinstance(a, Attention)):
             raise validate.InputError(f"block {name!r} is a fixed tree whose attention is {'not ' * causal}causal; "
                                       "register a builder to get both")
-        return block
+        return substitute(block, values)
     if name not in _BUILDERS:
         raise validate.InputError(f"unknown block {name!r}; choose from {', '.join(names.block_names())}")
     return _BUILDERS[name](activations.kernel(activation), finite_t=finite_t, causal=causal)
@@ -278,7 +299,7 @@ def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causa
 
     ``activation``: a name, a callable phi or a UserActivation; a bare callable is
     wrapped (equal wrappers of the same function share the cache entry). A registered user
-    block is bound to its registered values; symbols left over raise an InputError.
+    block has its registered values substituted (:func:`build`); symbols left over raise an InputError.
     """
     if is_user(activation):
         activation = as_user(activation)
@@ -292,8 +313,6 @@ def _block_map(name: str, activation: Any, finite_t: bool, causal: bool) -> Bloc
         raise validate.InputError(f"block {name!r} is a fixed tree whose attention has finite_t="
                                   f"{not finite_t}; register a builder to get both theories")
     bm = dataclasses.replace(compose(tree, name=name, activation=activation, finite_t=finite_t), causal=causal)
-    if name in USER_BLOCKS:
-        bm = bm.bind({k: v for k, v in USER_BLOCKS[name].values if k in bm.extra})
     if bm.extra:
         raise validate.InputError(f"block {name!r} has symbols without values: {', '.join(map(str, bm.extra))} "
                                   "(give them to register(..., values=...))")
