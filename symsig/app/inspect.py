@@ -20,8 +20,8 @@ qwen2: the llama block (pre-RMSNorm, gated MLP, causal, final norm); qwen3: with
 The verdict: the exact finite-T trajectory of rho, q and Y2 over depth (decoders: the causal map at
 the harmonic mean of the last quarter's key counts, docs/theory.md §6.4; layer L is after the final norm),
 its zone (docs/theory.md §7.2 thresholds), and :func:`symsig.analysis.prescribe.prescribe` for the
-same tree (T -> infinity theory; GPT-2's tanh-GELU kernel replaced by the exact GELU's, whose kernels
-differ by < 1e-3 relative, because the quadrature kernel is too slow on the prescription grid),
+same tree (T -> infinity theory; GPT-2's tanh-GELU kernel replaced by the exact GELU's, at most 2.1e-4
+of K_qq apart, because the quadrature kernel is too slow on the prescription grid),
 translated into the model's knobs. Not modelled: GQA and dropout (they do not enter as d -> infinity
 at initialisation) and RoPE (it turns part of the common logit component into key-dependent variance
 when rho > 0; measured in docs/modern_blocks.md §7).

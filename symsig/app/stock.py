@@ -268,7 +268,7 @@ def _notes(s: Stock, act: str, rho_p: float) -> list[str]:
     notes = ["d -> infinity theory: heads, GQA and dropout do not enter; RoPE is not modelled (it raises the "
              "key-dependent logit variance when rho > 0: docs/modern_blocks.md §7)."]
     if act != s.activation:
-        notes.append(f"prescription with the {act} kernel in place of {s.activation} (kernels differ by < 1e-3 relative)")
+        notes.append(f"prescription with the {act} kernel in place of {s.activation} (they differ by at most 2.1e-4 of K_qq)")
     if rho_p != s.variances()["rho0"]:
         notes.append(f"prescription from rho0 = {rho_p:g}: at rho0 = 0 a liquid T -> infinity attention outputs "
                      "the zero vector and the alpha_SA = 0 row of the grid is degenerate")

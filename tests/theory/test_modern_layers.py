@@ -198,3 +198,18 @@ def test_register_builder_gets_activation_and_flags() -> None:
     assert mine.rho == pytest.approx(ref.rho, rel=1e-12)
     causal = propagate(block=name, activation="gelu", depth=2, rho0=0.2, seq_len=32, causal=True, position=8)
     assert len(causal.rho) == 3
+
+
+@pytest.mark.slow
+def test_llama_high_precision_and_certified_boundaries() -> None:
+    """The llama blocks with a closed-form gate get the mpmath evaluators (40 digits agree with floats to
+    rounding) and certified diagram boundaries (ball arithmetic), like the built-in blocks."""
+    import symsig
+
+    arch = dict(block="llama", activation="gelu", beta=2.0, sigma_b2=0)
+    mp = symsig.propagate(depth=5, rho0=0.3, dps=40, **arch)
+    fl = symsig.propagate(depth=5, rho0=0.3, **arch)
+    assert float(mp.rho[-1]) == pytest.approx(fl.rho[-1], rel=1e-13)
+    dia = symsig.diagram(block="llama-qk", activation="gelu", depth=8, beta="0.5:4:8", alpha_sa="0:2:8", rho0=0.3,
+                         boundaries=True, boundary_points=3, digits=8, certify=True, sigma_b2=0)
+    assert dia.certificates and all(c["certified"] for c in dia.certificates)
