@@ -38,6 +38,7 @@ _API: dict[str, tuple[str, str]] = {
     "gradient": ("symsig.analysis.gradient", "gradient"),
     "simulate": ("symsig.simulation.stack", "simulate"),
     "crosscheck": ("symsig.simulation.hf", "crosscheck"),
+    "inspect": ("symsig.app.inspect", "inspect"),
     "latex": ("symsig.app.latex", "latex"),
     "report": ("symsig.app.report", "report"),
     "check": ("symsig.app.check", "check"),

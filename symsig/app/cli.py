@@ -338,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
+    from .inspect import add_command as add_inspect
+
+    add_inspect(command, _add_common)
+
     cmd = command("check", "the paper's published constants against ours (table; exit 1 on any failure)")
     cmd.add_argument("--constants", default=None, metavar="FILE",
                      help="a constants TOML file to check instead of the shipped one")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from . import validate
-from .names import ACTIVATIONS, BLOCKS
+from .names import ACTIVATIONS, block_names
 
 #: The Figure-1 BERT setting of the paper (docs/theory.md §12); beta = 0.5 of {0.5, 3}.
 FIGURE1: dict[str, Any] = dict(
@@ -88,7 +88,7 @@ class Architecture:
     seq_len: int | None = FIGURE1["seq_len"]
 
     def __post_init__(self) -> None:
-        validate.choice("block", self.block, BLOCKS)
+        validate.choice("block", self.block, block_names())
         if is_user(self.activation):  # Python API only: a callable phi
             object.__setattr__(self, "activation", as_user(self.activation))
         else:

@@ -7,8 +7,23 @@ phi from this string. Kept free of imports so that ``symsig --help`` stays fast.
 """
 from __future__ import annotations
 
-#: Transformer blocks (docs/theory.md §6).
-BLOCKS: tuple[str, ...] = ("post-ln", "pre-ln", "gc-post-ln", "gc-pre-ln")
+#: Transformer blocks (docs/theory.md §6; llama blocks: docs/modern_blocks.md §5).
+BLOCKS: tuple[str, ...] = ("post-ln", "pre-ln", "gc-post-ln", "gc-pre-ln", "llama", "llama-qk")
+
+#: Names of blocks registered at run time (:func:`symsig.theory.blocks.register`), in order.
+USER_BLOCK_NAMES: list[str] = []
+
+
+def add_block(name: str) -> None:
+    """Record a user block's name (:func:`symsig.theory.blocks.register` keeps the block itself)."""
+    if name not in BLOCKS and name not in USER_BLOCK_NAMES:
+        USER_BLOCK_NAMES.append(name)
+
+
+def block_names() -> tuple[str, ...]:
+    """Every block name a function accepts: the built-in :data:`BLOCKS`, then the registered ones."""
+    return BLOCKS + tuple(USER_BLOCK_NAMES)
+
 
 #: Activation name -> phi(x) (SymPy syntax). gelu is the exact, erf-based GELU x Phi(x);
 #: gelu_tanh is GPT-2's tanh approximation ("gelu_new").
@@ -26,3 +41,12 @@ ACTIVATIONS: tuple[str, ...] = tuple(ACTIVATION_PHI)
 
 #: Stock Hugging Face models of the cross-check.
 MODELS: tuple[str, ...] = ("bert", "gpt2")
+#: Stock LLaMA-family models of :mod:`symsig.simulation.llama` (qwen3: LLaMA with QK-norm).
+LLAMA_MODELS: tuple[str, ...] = ("llama", "qwen3")
+
+#: Hugging Face activation names (``hidden_act``, ``activation_function``) -> symsig activation.
+HF_ACTIVATIONS: dict[str, str] = {
+    "relu": "relu", "gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_fast": "gelu_tanh", "silu": "swish", "swish": "swish", "tanh": "tanh", "sigmoid": "sigmoid",
+    "linear": "linear",
+}

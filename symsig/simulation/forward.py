@@ -25,10 +25,17 @@ Conventions (all fixed here, once):
   m its hidden width; phi from its one definition (:data:`symsig.core.names.ACTIVATION_PHI`,
   via :func:`symsig.numerics.quadrature.activation_np`).
 * LayerNorm: no affine parameters, eps = 0: (h_t - mean_i h_ti) / std_i h_ti.
+* RMSNorm (no centring): g h_t / sqrt(|h_t|^2 / d + eps) (:func:`rms_norm`).
+* Gated MLP (SwiGLU/GeGLU): (phi(h W_g + b_g) * (h W_u + b_u)) W_d + b_d, W_g, W_u (d, m) entries
+  N(0, gate / d), N(0, up / d), W_d (m, d) N(0, down / m); no biases when ``bias`` is None
+  (:func:`draw_gated_mlp`, :func:`gated_mlp`).
+* QK-normalisation (``qk_gain`` g of :func:`attention`): every head's query and key rows are
+  RMS-normalised to |.|^2 = g^2 d_head before the logits (Qwen3 / OLMo-style q_norm, k_norm).
 
 Random draws: each array ``standard_normal(shape, dtype)`` from the caller's generator,
 then scaled (:func:`normal`); :func:`draw_attention` draws W_Q, W_K, W_V, b_V, [W_O],
-:func:`draw_mlp` draws W_1, b_1, W_2, b_2, :func:`make_input` g (d,) then z (T, d).
+:func:`draw_mlp` draws W_1, b_1, W_2, b_2, :func:`draw_gated_mlp` W_g, [b_g], W_u, [b_u], W_d, [b_d],
+:func:`make_input` g (d,) then z (T, d).
 
 Precision: exact up to floating-point rounding (about 1e-13 relative in float64, 1e-5
 in float32); token statistics are computed in float64.
@@ -127,6 +134,18 @@ def draw_mlp(rng: np.random.Generator, width: int, hidden: int, *, weight: float
     return {"W_1": w1, "b_1": b1, "W_2": w2, "b_2": b2}
 
 
+def draw_gated_mlp(rng: np.random.Generator, width: int, hidden: int, *, gate: float, up: float, down: float,
+                   bias: float | None, dtype: np.dtype | type = np.float64,
+                   into: Workspace | None = None) -> dict[str, np.ndarray | None]:
+    """Weights of a gated MLP d -> m -> d, in the order W_g (d, m) N(0, gate / d), [b_g],
+    W_u (d, m) N(0, up / d), [b_u], W_d (m, d) N(0, down / m), [b_d] (biases N(0, bias); none
+    drawn when ``bias`` is None; into the workspace ``into`` if given)."""
+    w_g, b_g = draw_dense(rng, width, hidden, gate, bias, dtype, into=into, name="_g")
+    w_u, b_u = draw_dense(rng, width, hidden, up, bias, dtype, into=into, name="_u")
+    w_d, b_d = draw_dense(rng, hidden, width, down, bias, dtype, into=into, name="_d")
+    return {"W_g": w_g, "b_g": b_g, "W_u": w_u, "b_u": b_u, "W_d": w_d, "b_d": b_d}
+
+
 def make_input(rng: np.random.Generator, seq_len: int, width: int, rho0: float, q0: float,
                dtype: np.dtype | type = np.float64) -> np.ndarray:
     """x_t = sqrt(q0) (sqrt(rho0) g + sqrt(1 - rho0) z_t), g, z_t iid N(0, I_d): rows of a (T, d) array."""
@@ -151,6 +170,12 @@ def layer_norm(h: np.ndarray) -> np.ndarray:
     std = np.sqrt(np.einsum("ij,ij->i", out, out) / out.shape[1])
     out /= std[:, None]
     return out
+
+
+def rms_norm(h: np.ndarray, gain: float = 1.0, eps: float = 0.0) -> np.ndarray:
+    """RMSNorm without centring: g h_t / sqrt(|h_t|^2 / d + eps) (a new array; docs/modern_blocks.md §1)."""
+    ms = np.einsum("ij,ij->i", h, h) / h.shape[1]
+    return h * (gain / np.sqrt(ms + eps))[:, None]
 
 
 def token_stats(h: np.ndarray) -> tuple[float, float, float, np.ndarray]:
@@ -195,6 +220,13 @@ def apply_activation(u: np.ndarray, activation: str | None = None, act_fn: ActFn
     if out.shape != u.shape:
         raise InputError(f"act_fn must return an array of shape {u.shape}, got {out.shape}")
     return out
+
+
+def gated_mlp(x: np.ndarray, w: dict[str, np.ndarray | None], act_fn: ActFn) -> np.ndarray:
+    """Gated MLP on the rows of x: (phi(x W_g + b_g) * (x W_u + b_u)) W_d + b_d (weights of :func:`draw_gated_mlp`)."""
+    hidden = apply_activation(dense(x, w["W_g"], w["b_g"]), act_fn=act_fn)
+    hidden *= dense(x, w["W_u"], w["b_u"])
+    return dense(hidden, w["W_d"], w["b_d"])
 
 
 def mlp(x: np.ndarray, w_1: np.ndarray, b_1: np.ndarray, w_2: np.ndarray, b_2: np.ndarray,
@@ -268,20 +300,29 @@ def attention(
     causal: bool = False,
     gain_control: bool = False,
     w_o: np.ndarray | None = None,
+    qk_gain: float | None = None,
 ) -> tuple[np.ndarray, AttnStats]:
     """Multi-head softmax self-attention on the rows of x (T, d).
 
     Head k (columns c_k of size d_head = d / heads):
     y[:, c_k] = softmax_s((x W_Q[:, c_k])(x W_K[:, c_k])^T / sqrt(d_head)) (x W_V[:, c_k]);
     then y += b_V; y -= mean_t y_t if gain_control; y <- y W_O if w_o is given.
+    With ``qk_gain`` g, each head's query and key rows are first RMS-normalised to g (QK-norm).
     Heads are processed one after the other, so one T x T matrix is alive at a time.
     Returns (y, statistics averaged over heads).
     """
     n_tok, d = x.shape
     d_head = d // heads
     qm = x @ w_q
-    qm *= 1.0 / math.sqrt(d_head)
-    km = x @ w_k
+    if qk_gain is not None:  # per head and row: q <- g q / rms(q), k likewise
+        km = x @ w_k
+        for m in (qm, km):
+            heads_view = m.reshape(n_tok, heads, d_head)
+            heads_view *= qk_gain / np.sqrt(np.einsum("thi,thi->th", heads_view, heads_view) / d_head)[:, :, None]
+        qm *= 1.0 / math.sqrt(d_head)
+    else:
+        qm *= 1.0 / math.sqrt(d_head)
+        km = x @ w_k
     vm = x @ w_v
     y = np.empty_like(vm)
     buf = np.empty((n_tok, n_tok), dtype=x.dtype)
@@ -307,5 +348,5 @@ def attention(
 
 
 __all__ = ["ROW_CHUNK", "ActFn", "AttnStats", "Workspace", "sigma_a", "normal", "draw_dense", "draw_attention",
-           "draw_mlp", "make_input", "layer_norm", "token_stats", "dense", "activation_fn",
-           "apply_activation", "mlp", "softmax_inplace", "softmax_rows", "attention"]
+           "draw_mlp", "draw_gated_mlp", "make_input", "layer_norm", "rms_norm", "token_stats", "dense",
+           "activation_fn", "apply_activation", "mlp", "gated_mlp", "softmax_inplace", "softmax_rows", "attention"]

@@ -304,7 +304,7 @@ def run_model(net: Any, model: str, *, beta: float, sigma_w2: float, sigma_v2: f
     return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
 
 
-def _window_positions(first: int, last: int, k: int) -> np.ndarray:
+def window_positions(first: int, last: int, k: int) -> np.ndarray:
     """k evenly spaced key counts in [first, last] (the centre when k = 1)."""
     grid = np.array([(first + last) / 2]) if k == 1 else np.linspace(first, last, k)
     return np.unique(np.round(grid)).astype(int)
@@ -343,7 +343,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
 
     n_win = seq_len if model == "bert" else max(2, seq_len // 4)
     window = slice(seq_len - n_win, seq_len)
-    positions = _window_positions(seq_len - n_win + 1, seq_len, k_pos)
+    positions = window_positions(seq_len - n_win + 1, seq_len, k_pos)
     net = build_model(model, width=width, seq_len=seq_len, depth=depth, heads=heads, mlp_width=m)
     samples = run_model(net, model, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2, sigma_o2=so2,
                         alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, seeds=seeds, seed=seed,
@@ -396,5 +396,5 @@ def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
     return str(path)
 
 
-__all__ = ["MODELS", "CrossCheck", "crosscheck", "theory", "theory_block", "build_model", "draw_layers", "load_weights", "residual_scales",
+__all__ = ["MODELS", "CrossCheck", "crosscheck", "theory", "theory_block", "build_model", "draw_layers", "load_weights", "residual_scales", "window_positions",
            "forward", "measure", "run_model", "plot", "sigma_o2"]

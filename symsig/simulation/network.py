@@ -19,16 +19,22 @@ Activation(kernel)       phi elementwise (the named activation, or the user's ca
 MLP(kernel, w, b)        Dense d -> m, Activation, Dense m -> d
 Attention                forward.attention; causal when it sees n keys (n_states = n);
                          ``out_proj`` adds W_O inside the branch
+MultiHeadAttention       Attention with its own number of heads (else the Shape's)
+QKNormAttention          Attention with RMS-normalised queries and keys (gain g, realised_gain)
 RawMomentsAttention      LayerNorm then its attention (the REM moments are theory only)
+RMSNorm(g, eps)          forward.rms_norm
+GatedMLP                 forward.gated_mlp: W_g, W_u d -> m, W_d m -> d (no biases when 0)
 =======================  ============================================================
 
-Weights are drawn from the generator as each node runs, in tree order; for the blocks of
-:data:`symsig.core.names.BLOCKS` that is W_Q, W_K, W_V, b_V, [W_O], W_1, b_1, W_2, b_2 per
-block.  A new layer type gets its counterpart with ``@finite_width.register``.
+Weights are drawn from the generator as each node runs, in tree order; for the blocks
+post-ln, pre-ln, gc-post-ln, gc-pre-ln that is W_Q, W_K, W_V, b_V, [W_O], W_1, b_1, W_2, b_2
+per block, for llama and llama-qk W_Q, W_K, W_V, b_V (= 0), [W_O], W_g, W_u, W_d.
+A new layer type gets its counterpart with ``@finite_width.register``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any, Mapping, Protocol
@@ -42,7 +48,8 @@ from ..core.validate import InputError
 from ..theory import symbols
 from ..theory.activations import Kernel
 from ..theory.blocks import RawMomentsAttention
-from ..theory.layers import MLP, Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial
+from ..theory.layers import (MLP, Activation, Attention, Dense, GatedMLP, Layer, LayerNorm, MultiHeadAttention,
+                             QKNormAttention, Residual, RMSNorm, Serial)
 from . import forward
 from .forward import ActFn, AttnStats, token_stats
 
@@ -171,16 +178,50 @@ class AttentionNet:
     causal: bool
     shape: Shape
     ws: forward.Workspace = _workspace()
+    heads: int | None = None  # None: the Shape's
+    qk_gain: float | None = None  # QK-norm gain g (None: no QK-norm)
 
     def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
         s = self.shape
         w = forward.draw_attention(rng, s.width, sigma_a=self.sigma_a, value=self.value, bias=self.bias,
                                    out_proj=s.out_proj, dtype=s.dtype, into=self.ws)
-        y, stats = forward.attention(h, w["W_Q"], w["W_K"], w["W_V"], w["b_V"], heads=s.heads,
-                                     causal=self.causal, gain_control=self.gain_control, w_o=w.get("W_O"))
+        heads = s.heads if self.heads is None else self.heads
+        y, stats = forward.attention(h, w["W_Q"], w["W_K"], w["W_V"], w["b_V"], heads=heads,
+                                     causal=self.causal, gain_control=self.gain_control, w_o=w.get("W_O"),
+                                     qk_gain=self.qk_gain)
         if rec is not None:
             rec.attentions.append((token_stats(h), token_stats(y), stats))
         return y
+
+
+@dataclass(frozen=True)
+class RMSNormNet:
+    """h_t <- g h_t / sqrt(|h_t|^2 / d + eps) (no centring)."""
+
+    gain: float = 1.0
+    eps: float = 0.0
+
+    def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
+        return forward.rms_norm(h, self.gain, self.eps)
+
+
+@dataclass(frozen=True)
+class GatedMLPNet:
+    """h <- (phi(h W_g + b_g) * (h W_u + b_u)) W_d + b_d with hidden width m (forward.draw_gated_mlp)."""
+
+    gate: float
+    up: float
+    down: float
+    bias: float | None
+    phi: ActFn
+    shape: Shape
+    ws: forward.Workspace = _workspace()
+
+    def run(self, h: np.ndarray, rng: np.random.Generator, rec: Recorder | None = None) -> np.ndarray:
+        s = self.shape
+        w = forward.draw_gated_mlp(rng, s.width, s.mlp_width, gate=self.gate, up=self.up, down=self.down,
+                                   bias=self.bias, dtype=s.dtype, into=self.ws)
+        return forward.gated_mlp(h, w, self.phi)
 
 
 # ----------------------------------------------------------------------------- the walk
@@ -255,6 +296,28 @@ def _attention(layer: Attention, values: Mapping[sp.Symbol, float], shape: Shape
 
 
 @finite_width.register
+def _multi_head_attention(layer: MultiHeadAttention, values: Mapping[sp.Symbol, float], shape: Shape) -> Node:
+    node = _attention(layer, values, shape)
+    heads = None if layer.heads is None else round(number(layer.heads, values))
+    gain = number(layer.realised_gain(), values) if isinstance(layer, QKNormAttention) else None
+    if heads is not None and shape.width % heads:
+        raise InputError(f"heads ({heads}) must divide width ({shape.width})")
+    return dataclasses.replace(node, heads=heads, qk_gain=gain)
+
+
+@finite_width.register
+def _rms_norm(layer: RMSNorm, values: Mapping[sp.Symbol, float], shape: Shape) -> Node:
+    return RMSNormNet(number(layer.gain, values), number(layer.eps, values))
+
+
+@finite_width.register
+def _gated_mlp(layer: GatedMLP, values: Mapping[sp.Symbol, float], shape: Shape) -> Node:
+    bias = None if sp.sympify(layer.bias) == 0 else number(layer.bias, values)
+    return GatedMLPNet(number(layer.gate, values), number(layer.up, values), number(layer.down, values), bias,
+                       phi_of(layer.kernel.gate), shape)
+
+
+@finite_width.register
 def _raw_moments_attention(layer: RawMomentsAttention, values: Mapping[sp.Symbol, float], shape: Shape) -> Node:
     return SerialNet((LayerNormNet(), finite_width(layer.attention, values, shape)))
 
@@ -275,4 +338,4 @@ def is_causal(node: Node) -> bool:
 
 __all__ = ["Shape", "Recorder", "Node", "finite_width", "number", "phi_of", "architecture_values",
            "is_causal", "SerialNet", "ResidualNet", "LayerNormNet", "DenseNet", "ActivationNet", "MLPNet",
-           "AttentionNet"]
+           "AttentionNet", "RMSNormNet", "GatedMLPNet"]

@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..core import validate
-from ..core.names import ACTIVATIONS, BLOCKS
+from ..core.names import ACTIVATIONS, BLOCKS, block_names
 from ..core.results import jsonable
 from ..core.stats import mean_err
 from ..core.validate import InputError  # ValueError subclass the CLI reports in one line
@@ -207,8 +207,8 @@ def _check_int(name: str, val: Any, lo: int) -> int:
 def _settings(**kw: Any) -> dict[str, Any]:
     """Validate user arguments (one-line ValueError); the run's settings."""
     block, act_fn = kw["block"], kw["act_fn"]
-    if not isinstance(block, Layer) and block not in BLOCKS:
-        raise InputError(f"unknown block {block!r}; expected one of {BLOCKS} or a theory Layer")
+    if not isinstance(block, Layer) and block not in block_names():
+        raise InputError(f"unknown block {block!r}; expected one of {block_names()} or a theory Layer")
     if act_fn is not None and not callable(act_fn):
         raise InputError("act_fn must be callable (array -> array of the same shape)")
     if act_fn is None and not isinstance(block, Layer) and kw["activation"] not in ACTIVATIONS:

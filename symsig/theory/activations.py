@@ -157,6 +157,40 @@ def kernel(activation: Any) -> Kernel:
     return Kernel(activation, k_qq(q), k_qp(q, p))
 
 
+# ----------------------------------------------------------------- gated MLPs (SwiGLU, GeGLU)
+@dataclass(frozen=True)
+class GatedKernel:
+    """Kernel of a gated unit phi(u) v (docs/modern_blocks.md §2; ``derivations/gated_mlp.py``).
+
+    u = x W_g (+ b_g) is the gate's pre-activation, v = x W_u (+ b_u) the up projection's; W_g
+    and W_u are independent at initialisation, so (u, u') and (v, v') of two tokens are
+    independent Gaussian pairs and the expectation factorises into the gate's kernel times
+    the linear kernel of the up projection:
+
+        E[phi(u) v phi(u') v'] = K_qp^phi(q_g, p_g) p_u,   E[(phi(u) v)^2] = K_qq^phi(q_g) q_u.
+
+    SwiGLU is phi = swish (HF "silu"), GeGLU phi = gelu.
+    """
+
+    gate: Kernel
+
+    @property
+    def name(self) -> str:
+        """The gate activation's name."""
+        return self.gate.name
+
+    def __call__(self, q_gate: sp.Expr, p_gate: sp.Expr, q_up: sp.Expr, p_up: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+        """(K_qq, K_qp) of phi(u) v for gate input (q_gate, p_gate) and up input (q_up, p_up)."""
+        g_qq, g_qp = self.gate(q_gate, p_gate)
+        u_qq, u_qp = linear()(q_up, p_up)
+        return g_qq * u_qq, g_qp * u_qp
+
+
+def gated(activation: Any) -> GatedKernel:
+    """The :class:`GatedKernel` of gate activation ``activation`` (a name or a callable)."""
+    return GatedKernel(kernel(activation))
+
+
 # ----------------------------------------------------------------- derivatives of the closed forms
 def _factor_radicands(expr: sp.Expr) -> sp.Expr:
     """Every half-integer power with its base one factored fraction (pulls out positive squares)."""

@@ -7,13 +7,22 @@ name                      composition (residuals scale the skip path: h <- a h +
 ``pre-ln``                Residual(a_SA, LN -> Attn) -> Residual(a_MLP, LN -> MLP)
 ``gc-post-ln``            post-ln with gain-controlled attention
 ``gc-pre-ln``             pre-ln with gain-controlled attention
+``llama``                 Residual(a_SA, RMSNorm -> MultiHeadAttn) -> Residual(a_MLP, RMSNorm -> GatedMLP)
+``llama-qk``              llama with QK-normalised attention (beta is the QK-norm's beta_qk)
 ========================  ============================================================
+
+The llama blocks (docs/modern_blocks.md §5) have no biases (sigma_b2 does not enter) and a
+gated MLP whose gate activation is the block's activation (swish: SwiGLU, gelu: GeGLU).
 
 The pre-LN attention sees LN(h), so its REM moments are functions of
 (1, p/q), not of the un-normalised (q, p) (see :func:`pre_ln`). The published
 notebook's alternative is kept as :func:`pre_ln_published` (block name
 ``pre-ln-published``, reachable through :func:`block_map` only, not a CLI
 choice) so that the evidence against it can be reproduced (docs/pre_ln.md).
+
+User blocks (docs/modern_blocks.md §6): :func:`register` makes a Layer tree, or a builder
+of one, available by name to every function that takes a block name (propagate, diagram,
+prescribe, simulate_stack, ...); :func:`compose` turns any tree into a :class:`BlockMap`.
 
 Activations are names (:data:`symsig.core.names.ACTIVATIONS`) or user callables
 (:class:`symsig.core.architecture.UserActivation`), whose kernels are declared once
@@ -24,7 +33,8 @@ per activation by :func:`symsig.theory.special.kernel_functions`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -33,9 +43,11 @@ import sympy as sp
 
 from ..core import validate
 from ..core.architecture import as_user, is_user
+from ..core import names
 from ..core.names import BLOCKS
 from . import activations
-from .layers import Attention, LayerNorm, Layer, Residual, Serial, State, mlp, symbolic_state
+from .layers import (MLP, Attention, GatedMLP, LayerNorm, Layer, MultiHeadAttention, QKNormAttention, Residual,
+                     RMSNorm, Serial, State, mlp, symbolic_state)
 from .symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q
 
 #: Argument order of every compiled block evaluator (causal blocks append n).
@@ -107,22 +119,115 @@ def pre_ln_published(
     return Serial(Residual(alpha_sa, attn), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
 
 
-_BUILDERS: dict[str, Callable[..., Serial]] = {
+def llama(
+    act: activations.Kernel, *, finite_t: bool = False, causal: bool = False, qk_norm: bool = False
+) -> Serial:
+    """LLaMA block: h <- a_SA h + Attn(RMSNorm(h)); h <- a_MLP h + GatedMLP(RMSNorm(h)), no biases.
+
+    Attn is :class:`~symsig.theory.layers.MultiHeadAttention` (the d -> infinity map of
+    Attention) or, with ``qk_norm``, :class:`~symsig.theory.layers.QKNormAttention` whose beta
+    is the QK-norm's beta_qk = g^2 / sqrt(log T); GatedMLP gates with ``act`` (swish: SwiGLU).
+    Like pre-LN, both branches read the normalised stream (1, p/q).
+    """
+    if causal and not finite_t:
+        raise ValueError("causal attention needs the exact finite-T theory (give seq_len)")
+    kind = QKNormAttention if qk_norm else MultiHeadAttention
+    attn = kind(bias=sp.Integer(0), finite_t=finite_t, n_states=n if causal else None)
+    ffn = GatedMLP(activations.GatedKernel(act))
+    return Serial(Residual(alpha_sa, Serial(RMSNorm(), attn)), Residual(alpha_mlp, Serial(RMSNorm(), ffn)))
+
+
+_BUILDERS: dict[str, Callable[..., Layer]] = {
     "post-ln": post_ln,
     "pre-ln": pre_ln,
     "pre-ln-published": pre_ln_published,
     "gc-post-ln": lambda act, **kw: post_ln(act, gain_control=True, **kw),
     "gc-pre-ln": lambda act, **kw: pre_ln(act, gain_control=True, **kw),
+    "llama": llama,
+    "llama-qk": lambda act, **kw: llama(act, qk_norm=True, **kw),
 }
 
 
 assert set(BLOCKS) <= set(_BUILDERS), "every block name needs a builder"
 
 
+@dataclass(frozen=True)
+class UserBlock:
+    """A registered block: a Layer tree or a builder (kernel, *, finite_t, causal) -> Layer,
+    and the values of its symbols beyond (q, p, PARAMS, n)."""
+
+    block: Any
+    values: tuple[tuple[sp.Symbol, Any], ...] = ()
+
+
+#: Registered user blocks by name (:func:`register`); their names are in core.names.block_names().
+USER_BLOCKS: dict[str, UserBlock] = {}
+
+
+def register(name: str, block: Any, values: Mapping[sp.Symbol, Any] | None = None) -> str:
+    """Make ``block`` available by ``name`` wherever a block name is accepted (docs/modern_blocks.md §6).
+
+    ``block`` is a :class:`~symsig.theory.layers.Layer` tree (used as is: its own activations,
+    its own finite_t and causal settings) or a builder ``f(kernel, *, finite_t, causal) -> Layer``
+    called with the kernel of the requested activation, as the built-in blocks are. ``values``
+    fixes the symbols of the tree beyond (q, p, PARAMS, n), e.g. ``{g: 1.5}``. Registering a
+    name again replaces the block. Returns ``name``.
+    """
+    if not isinstance(name, str) or not name or name in _BUILDERS:
+        raise validate.InputError(f"a user block needs a new name (not one of {', '.join(_BUILDERS)}), got {name!r}")
+    if not (isinstance(block, Layer) or callable(block)):
+        raise validate.InputError("block must be a Layer tree or a builder (kernel, *, finite_t, causal) -> Layer")
+    USER_BLOCKS[name] = UserBlock(block, tuple((values or {}).items()))
+    names.add_block(name)
+    _block_map.cache_clear()
+    return name
+
+
+def sublayers(layer: Layer) -> Iterator[Layer]:
+    """``layer`` and every layer inside it (depth first, in composition order)."""
+    yield layer
+    children: list[Any] = []
+    if dataclasses.is_dataclass(layer):
+        children = [getattr(layer, f.name) for f in dataclasses.fields(layer)]
+    for child in children:
+        for item in child if isinstance(child, tuple) else (child,):
+            if isinstance(item, Layer):
+                yield from sublayers(item)
+
+
+def substitute(layer: Layer, values: Mapping[sp.Symbol, Any]) -> Layer:
+    """A copy of ``layer`` with ``values`` substituted into every SymPy parameter of every sublayer."""
+    if not values:
+        return layer
+    sub = {k: sp.sympify(v) for k, v in values.items()}
+
+    def one(x: Any) -> Any:
+        if isinstance(x, Layer):
+            return substitute(x, sub)
+        if isinstance(x, tuple):
+            return tuple(one(y) for y in x)
+        return x.xreplace(sub) if isinstance(x, sp.Basic) else x
+
+    if isinstance(layer, MLP):
+        return MLP(layer.kernel, one(layer.weight), one(layer.bias))
+    if isinstance(layer, Serial):
+        return type(layer)(*(one(x) for x in layer.layers))
+    return dataclasses.replace(layer, **{f.name: one(getattr(layer, f.name)) for f in dataclasses.fields(layer)})
+
+
 def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
-    """The layer composition of block ``name`` with the given activation (name or callable)."""
+    """The layer composition of block ``name`` with the given activation (name or callable);
+    a registered block with its registered values substituted."""
+    if name in USER_BLOCKS:
+        block, values = USER_BLOCKS[name].block, dict(USER_BLOCKS[name].values)
+        if not isinstance(block, Layer):
+            return substitute(block(activations.kernel(activation), finite_t=finite_t, causal=causal), values)
+        if any((a.n_states is not None) != causal for a in sublayers(block) if isinstance(a, Attention)):
+            raise validate.InputError(f"block {name!r} is a fixed tree whose attention is {'not ' * causal}causal; "
+                                      "register a builder to get both")
+        return substitute(block, values)
     if name not in _BUILDERS:
-        raise validate.InputError(f"unknown block {name!r}; choose from {', '.join(BLOCKS)}")
+        raise validate.InputError(f"unknown block {name!r}; choose from {', '.join(names.block_names())}")
     return _BUILDERS[name](activations.kernel(activation), finite_t=finite_t, causal=causal)
 
 
@@ -130,9 +235,10 @@ def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal
 class BlockMap:
     """One block as a map (q, p) -> (q', p'), with the IPR Y2 of its attention.
 
-    ``q_next``, ``p_next`` and ``y2`` are SymPy expressions in ``args`` (q, p, the
-    architecture parameters, and n for causal blocks); the compiled evaluators of
-    :mod:`symsig.numerics.compile` take arguments in that order and return (q', p', Y2).
+    ``q_next``, ``p_next`` and ``y2`` are SymPy expressions in ``args``: q, p, the
+    architecture parameters, the block's ``extra`` symbols (none for the named blocks;
+    e.g. a QK-norm gain g of a user tree) and n for causal blocks; the compiled evaluators
+    of :mod:`symsig.numerics.compile` take arguments in that order and return (q', p', Y2).
     """
 
     name: str
@@ -142,11 +248,12 @@ class BlockMap:
     p_next: sp.Expr
     y2: sp.Expr
     causal: bool = False
+    extra: tuple[sp.Symbol, ...] = ()
 
     @property
     def args(self) -> tuple[sp.Symbol, ...]:
-        """Argument order of the compiled evaluators."""
-        return CAUSAL_ARGS if self.causal else ARGS
+        """Argument order of the compiled evaluators: (q, p, PARAMS, extra, [n])."""
+        return (*ARGS, *self.extra, *((n,) if self.causal else ()))
 
     @property
     def exprs(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -158,12 +265,41 @@ class BlockMap:
         rho = sp.Symbol("rho", real=True)
         return (self.p_next / self.q_next).xreplace({q: sp.Integer(1), p: rho})
 
+    def bind(self, values: Mapping[sp.Symbol, Any]) -> BlockMap:
+        """This map with some ``extra`` symbols replaced by ``values`` (numbers or expressions)."""
+        sub = {k: sp.sympify(v) for k, v in values.items()}
+        unknown = set(sub) - set(self.extra)
+        if unknown:
+            raise validate.InputError(f"not extra symbols of block {self.name!r}: {sorted(map(str, unknown))}")
+        q_next, p_next, y2 = (x.xreplace(sub) for x in self.exprs)
+        return dataclasses.replace(self, q_next=q_next, p_next=p_next, y2=y2, extra=_extra(q_next, p_next, y2))
+
+
+def _extra(*exprs: sp.Expr) -> tuple[sp.Symbol, ...]:
+    """Free symbols beyond (q, p, PARAMS, n), sorted by name."""
+    free = set().union(*(x.free_symbols for x in exprs)) - set(CAUSAL_ARGS)
+    return tuple(sorted(free, key=str))
+
+
+def compose(layer: Layer, *, name: str = "custom", activation: Any = None, finite_t: bool | None = None) -> BlockMap:
+    """Compose any Layer tree into a :class:`BlockMap` (symbols beyond PARAMS become ``extra``).
+
+    ``finite_t`` and the causality are read off the tree's attentions unless given.
+    """
+    out: State = layer(symbolic_state())
+    attn = [x for x in sublayers(layer) if isinstance(x, Attention)]
+    finite = any(a.finite_t for a in attn) if finite_t is None else finite_t
+    causal = any(a.n_states is not None for a in attn)
+    y2 = out.observable("Y2") if any(k == "Y2" for k, _ in out.observables) else sp.Integer(0)
+    return BlockMap(name, activation, finite, out.q, out.p, y2, causal, _extra(out.q, out.p, y2))
+
 
 def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causal: bool = False) -> BlockMap:
     """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap.
 
     ``activation``: a name, a callable phi or a UserActivation; a bare callable is
-    wrapped (equal wrappers of the same function share the cache entry).
+    wrapped (equal wrappers of the same function share the cache entry). A registered user
+    block has its registered values substituted (:func:`build`); symbols left over raise an InputError.
     """
     if is_user(activation):
         activation = as_user(activation)
@@ -172,5 +308,12 @@ def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causa
 
 @cache
 def _block_map(name: str, activation: Any, finite_t: bool, causal: bool) -> BlockMap:
-    out: State = build(name, activation, finite_t=finite_t, causal=causal)(symbolic_state())
-    return BlockMap(name, activation, finite_t, out.q, out.p, out.observable("Y2"), causal)
+    tree = build(name, activation, finite_t=finite_t, causal=causal)
+    if any(a.finite_t != finite_t for a in sublayers(tree) if isinstance(a, Attention)):
+        raise validate.InputError(f"block {name!r} is a fixed tree whose attention has finite_t="
+                                  f"{not finite_t}; register a builder to get both theories")
+    bm = dataclasses.replace(compose(tree, name=name, activation=activation, finite_t=finite_t), causal=causal)
+    if bm.extra:
+        raise validate.InputError(f"block {name!r} has symbols without values: {', '.join(map(str, bm.extra))} "
+                                  "(give them to register(..., values=...))")
+    return bm

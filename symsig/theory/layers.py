@@ -223,6 +223,135 @@ class Attention(Layer):
         return State(q_out, p_out, state.observables).record("Y2", y2)
 
 
+# ----------------------------------------------------------------------------- modern layers
+# docs/modern_blocks.md; derivations/rmsnorm.py, gated_mlp.py, qk_norm.py.
+
+
+@dataclass(frozen=True)
+class RMSNorm(Layer):
+    """RMSNorm x <- g x / sqrt(|x|^2/d + eps), no centring (docs/modern_blocks.md §1):
+
+        q' = g^2 q / (q + eps),   p' = g^2 p / (q + eps).
+
+    Each token is divided by its own norm, so cosines are kept exactly (at any d) and
+    p' = rho: with g = 1, eps = 0 the map is LayerNorm's. ``gain`` g is the (uniform)
+    initial weight of the norm (1 in every stock model).
+    """
+
+    gain: sp.Expr = sp.Integer(1)
+    eps: sp.Expr = sp.Integer(0)
+
+    def __call__(self, state: State) -> State:
+        scale = self.gain**2 / (state.q + self.eps)
+        return State(scale * state.q, scale * state.p, state.observables)
+
+
+@dataclass(frozen=True)
+class GatedMLP(Layer):
+    """Gated MLP (SwiGLU, GeGLU): h <- (phi(h W_g + b) * (h W_u + b)) W_d + b (docs/modern_blocks.md §2).
+
+    W_g, W_u: fan-in d, variances ``gate``/d and ``up``/d; W_d: fan-in m, variance ``down``/m;
+    biases ``bias`` (0: none, as in LLaMA). With the :class:`~symsig.theory.activations.GatedKernel`
+    K of phi:  q' = down K_qq(gate q + b, up q + b) + b,  p' = down K_qp(gate (q, p) + b, up (q, p) + b) + b.
+    """
+
+    kernel: activations.GatedKernel
+    gate: sp.Expr = sigma_w2
+    up: sp.Expr = sigma_w2
+    down: sp.Expr = sigma_w2
+    bias: sp.Expr = sp.Integer(0)
+
+    def __call__(self, state: State) -> State:
+        g = Dense(self.gate, self.bias)(state)
+        u = Dense(self.up, self.bias)(state)
+        k_qq, k_qp = self.kernel(g.q, g.p, u.q, u.p)
+        return Dense(self.down, self.bias)(State(k_qq, k_qp, state.observables))
+
+
+@dataclass(frozen=True)
+class MultiHeadAttention(Attention):
+    """``heads`` heads of width d/heads, concatenated (docs/modern_blocks.md §3).
+
+    Every head has W_Q, W_K of fan-in d (variance sigma_a/d) and logits scaled by
+    1/sqrt(d_head), so each head's key-dependent logit variance is sigma_a^2 q (q - p) whatever
+    the number of heads; the heads are independent REMs with the same law, and the
+    concatenated output has q' and p' of :class:`Attention` with the per-head mean IPR.
+    As d -> infinity (d_head -> infinity) the map is therefore exactly Attention's; ``heads``
+    (None: the network's number of heads) matters for the finite-width network only.
+    """
+
+    heads: sp.Expr | None = None
+
+
+def qk_norm_beta(gain: sp.Expr, seq_len: sp.Expr = T, logit_scale: sp.Expr = sp.Integer(1)) -> sp.Expr:
+    """The inverse temperature that QK-normalisation with gain g realises (docs/modern_blocks.md §4):
+
+        beta = logit_scale g^2 / sqrt(log T),
+
+    where queries and keys are RMS-normalised per head (|q_t|^2 = |k_s|^2 = g^2 d_head) and the
+    logits are tau q_t . k_s with tau = logit_scale / sqrt(d_head) (1/sqrt(d_head): logit_scale = 1).
+    The key-dependent logit variance is then g^4 logit_scale^2 (1 - rho): a function of g and the
+    token cosine alone, whatever the query/key weight scale and the token norm q.
+    """
+    return logit_scale * gain**2 / sp.sqrt(sp.log(seq_len))
+
+
+def head_cosine(rho_: sp.Expr, head_width: sp.Expr | None) -> sp.Expr:
+    """E[cos(k_s, k_s')] of two projected keys at input cosine rho, to first order in 1/d_head:
+    rho - rho (1 - rho^2) / (2 d_head) (None: d_head -> infinity, rho). derivations/qk_norm.py
+    derives the exact value (a 2F1) and this expansion."""
+    if head_width is None:
+        return rho_
+    return rho_ - rho_ * (1 - rho_**2) / (2 * head_width)
+
+
+@dataclass(frozen=True)
+class QKNormAttention(MultiHeadAttention):
+    """Attention with RMSNorm (gain g) on every head's queries and keys (docs/modern_blocks.md §4).
+
+    The normalised logits are g^2 tau d_head cos(q_t, k_s): their key-dependent variance is
+    beta_qk^2 log T (1 - rho_h), with rho_h = :func:`head_cosine` (rho = p/q as d_head -> infinity),
+    so the REM moments are those of :class:`Attention` at the normalised state (1, rho_h) and
+    inverse temperature beta_qk; the values still read the raw tokens (q' as in Attention).
+
+    ``gain`` None: beta_qk is ``inverse_temperature`` (the block's beta), realised by the gain
+    g = (beta sqrt(log T) / logit_scale)^(1/2); else beta_qk = :func:`qk_norm_beta` (gain,
+    seq_len, logit_scale). A fixed gain gives beta_qk -> 0 as T -> infinity: without
+    ``finite_t`` such an attention is liquid, Y2 = X = 0. ``head_width`` d_head (None: infinite)
+    switches on the first-order finite-d_head cosine.
+    """
+
+    gain: sp.Expr | None = None
+    logit_scale: sp.Expr = sp.Integer(1)
+    head_width: sp.Expr | None = None
+
+    def effective_beta(self) -> sp.Expr:
+        """beta_qk (see the class docstring)."""
+        if self.gain is None:
+            return self.inverse_temperature
+        return qk_norm_beta(self.gain, self.seq_len, self.logit_scale)
+
+    def realised_gain(self) -> sp.Expr:
+        """The gain g that realises beta_qk: g = (beta_qk sqrt(log T) / logit_scale)^(1/2)."""
+        if self.gain is not None:
+            return self.gain
+        return sp.sqrt(self.inverse_temperature * sp.sqrt(sp.log(self.seq_len)) / self.logit_scale)
+
+    def moments(self, state: State) -> tuple[sp.Expr, sp.Expr]:
+        """(Y2, X) of the normalised logits: Attention's at (1, rho_h) and beta_qk."""
+        if self.gain is not None and not self.finite_t:
+            return sp.Integer(0), sp.Integer(0)
+        plain = Attention(inverse_temperature=self.effective_beta(), finite_t=self.finite_t,
+                          seq_len=self.seq_len, n_states=self.n_states)
+        return plain.moments(State(sp.Integer(1), head_cosine(state.p / state.q, self.head_width)))
+
+    def __call__(self, state: State) -> State:
+        if self.width is not None:
+            raise ValueError("the finite-width correction is not derived for QK-normalised attention")
+        y2, x = self.moments(state)
+        return self.output(state, y2, x)
+
+
 __all__ = [
     "State",
     "Layer",
@@ -234,6 +363,12 @@ __all__ = [
     "Attention",
     "MLP",
     "mlp",
+    "RMSNorm",
+    "GatedMLP",
+    "MultiHeadAttention",
+    "QKNormAttention",
+    "qk_norm_beta",
+    "head_cosine",
     "symbolic_state",
     "alpha_sa",
     "alpha_mlp",
