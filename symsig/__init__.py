@@ -37,6 +37,7 @@ _API: dict[str, tuple[str, str]] = {
     "gradient": ("symsig.analysis.gradient", "gradient"),
     "simulate": ("symsig.simulation.stack", "simulate"),
     "crosscheck": ("symsig.simulation.hf", "crosscheck"),
+    "train": ("symsig.simulation.train.sweep", "train"),
     "latex": ("symsig.app.latex", "document"),
     "report": ("symsig.app.report", "report"),
     "check": ("symsig.app.check", "check"),
