@@ -87,8 +87,8 @@ def auc(good: np.ndarray, bad: np.ndarray) -> float | None:
     """P(good < bad) + P(good == bad) / 2 over all pairs (the Mann-Whitney U / (n m))."""
     if good.size == 0 or bad.size == 0:
         return None
-    diff = good[:, None] - bad[None, :]
     with np.errstate(invalid="ignore"):  # inf - inf: both diverged, a tie
+        diff = good[:, None] - bad[None, :]
         wins = (diff < 0).sum() + 0.5 * ((diff == 0) | np.isnan(diff)).sum()
     return float(wins / diff.size)
 
