@@ -160,7 +160,7 @@ def evaluate(model: LanguageModel, batches: list[data.Batch], dev: torch.device)
 def run(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """Train one model (module docstring); returns the JSON-able record of the run."""
     cfg = cfg if isinstance(cfg, RunConfig) else RunConfig(**cfg)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     torch.set_num_threads(cfg.threads)
     dev = device_of(cfg.device)
     corp = cfg.load_corpus()
@@ -218,5 +218,6 @@ def run(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
         "grad_norm": grad_curve,
         "init": init,
         "seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start,
         "device": str(dev),
     }

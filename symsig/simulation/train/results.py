@@ -45,7 +45,9 @@ class TrainSweep(Result):
     for each variant v of THEORIES; ``diagram[v]``: the same on a finer grid for the
     figure (empty when not computed); ``agreement``: per lr (module docstring);
     ``input_geometry``: the measured (q0, rho0) of the embedded held-out tokens the
-    theory starts from; ``seconds``: wall-clock time of the sweep.
+    theory starts from; ``notes``: what could not be computed (e.g. a theory variant
+    without a value on the grid); ``seconds``: wall-clock time of the sweep; ``cpu_seconds``: CPU
+    time of its runs (summed over processes) plus that of this process.
     """
 
     beta: list[float]
@@ -61,7 +63,9 @@ class TrainSweep(Result):
     input_geometry: dict[str, float]
     thresholds: dict[str, float]
     settings: dict[str, Any]
+    notes: list[str]
     seconds: float
+    cpu_seconds: float
     runs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -153,7 +157,7 @@ def table(data: dict[str, Any]) -> str:
             cells = []
             for j in range(len(data["beta"])):
                 v = data["loss"][k][i][j]
-                z = "".join(mark[th[t]["zone"][i][j]] for t in THEORIES if t in th)
+                z = "".join(mark[th[t]["zone"][i][j]] for t in THEORIES if t in th) or "?"
                 cells.append(f"{'div' if v is None else f'{v:.3f}':>8} {z:<2}")
             lines.append(f"{data['alpha_sa'][i]:>15.3g} " + "".join(cells))
         ag = data["agreement"][k]
@@ -167,7 +171,8 @@ def table(data: dict[str, Any]) -> str:
                 lines.append(f"  {t:<10} AUC {_num(a['auc'])}  Spearman(loss, rho_L) {_num(a['spearman_rho_L'])}  "
                              f"Spearman(loss, Y2) {_num(a['spearman_Y2'])}  collapsed worse than prescribed "
                              f"{_num(a.get('collapsed_worse'))}  trainable worse {_num(a.get('trainable_worse'))}")
-    lines.append(f"{len(data['runs'])} runs in {data['seconds']:.0f} s")
+    lines += [f"note: {n}" for n in data["notes"]]
+    lines.append(f"{len(data['runs'])} runs in {data['seconds']:.0f} s (CPU time {data['cpu_seconds']:.0f} s)")
     return "\n".join(lines)
 
 

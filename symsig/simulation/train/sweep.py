@@ -178,7 +178,7 @@ def train(
     dask client (Python only).
     """
     kw = dict(locals())
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     from ...analysis.zones import thresholds_from
 
     grid, axes = configs(**kw)
@@ -194,25 +194,33 @@ def train(
     base = grid[0]
     geometry = input_geometry(base, axes["seed"])
     tasks = list(grid)
-    pres = None
+    pres, notes = None, []
     if prescribed:
         from ...analysis.prescribe import prescribe
 
         arch = {k: v for k, v in base.architecture().to_dict().items() if k not in ("beta", "alpha_sa", "seq_len", "block")}
-        p = prescribe(depth=base.depth, block=base.block, rho0=geometry["rho0"], thresholds=thr, **arch)
-        if p.beta is not None:
+        try:
+            p = prescribe(depth=base.depth, block=base.block, rho0=geometry["rho0"], thresholds=thr, **arch)
+        except FloatingPointError as exc:  # e.g. gain control at alpha_SA = 0: the T -> infinity map is 0/0
+            p = None
+            notes.append(f"no prescribed point: prescribe failed ({exc})")
+        if p is not None and p.beta is not None:
             pres = {"beta": p.beta, "alpha_sa": p.alpha_sa, "summary": p.summary}
             tasks = [replace(base, beta=p.beta, alpha_sa=p.alpha_sa, lr=lr, seed=s, label="prescribed")
                      for lr in axes["lr"] for s in axes["seed"]] + tasks
     runs = execute(tasks, workers=workers, scheduler=scheduler, client=client, progress=progress)
     theory, fine = {}, {}
     for name, t_len in (("asymptotic", None), ("finite_T", base.seq_len)):
-        theory[name] = theory_on(base, axes["beta"], axes["alpha_sa"], geometry, thr, t_len)
-        if pres is not None:
-            at = theory_on(base, [pres["beta"]], [pres["alpha_sa"]], geometry, thr, t_len)
-            theory[name]["prescribed"] = {k: at[k][0][0] for k in ("rho_L", "mean_Y2", "zone")}
-        if res:
-            fine[name] = _fine_grid(base, axes, geometry, thr, t_len, res)
+        try:
+            theory[name] = theory_on(base, axes["beta"], axes["alpha_sa"], geometry, thr, t_len)
+            if pres is not None:
+                at = theory_on(base, [pres["beta"]], [pres["alpha_sa"]], geometry, thr, t_len)
+                theory[name]["prescribed"] = {k: at[k][0][0] for k in ("rho_L", "mean_Y2", "zone")}
+            if res:
+                fine[name] = _fine_grid(base, axes, geometry, thr, t_len, res)
+        except FloatingPointError as exc:  # the theory has no value somewhere on the grid
+            theory.pop(name, None)
+            notes.append(f"no {name} theory on this grid: {exc}")
     for lr_runs in axes["lr"]:
         if pres is not None:
             pres.setdefault("loss", []).append(results.mean_loss(
@@ -223,7 +231,14 @@ def train(
         beta=axes["beta"], alpha_sa=axes["alpha_sa"], lr=axes["lr"], seed=axes["seed"],
         loss=[g.tolist() for g in losses], unigram_loss=float(runs[0]["unigram_loss"]), prescribed=pres,
         theory=theory, diagram=fine, agreement=results.agreement(runs, axes["beta"], axes["alpha_sa"], axes["lr"], theory),
-        input_geometry=geometry, thresholds=thr, settings=settings, seconds=time.perf_counter() - t0, runs=runs)
+        input_geometry=geometry, thresholds=thr, settings=settings, notes=notes, seconds=time.perf_counter() - t0,
+        cpu_seconds=_cpu_seconds(runs, cpu0, client is not None or scheduler is not None or workers > 1), runs=runs)
+
+
+def _cpu_seconds(runs: list[dict[str, Any]], cpu0: float, distributed: bool) -> float:
+    """CPU time of the sweep: this process's, plus the runs' own when they ran elsewhere."""
+    own = time.process_time() - cpu0
+    return own + (sum(r["cpu_seconds"] for r in runs) if distributed else 0.0)
 
 
 def _fine_grid(base: RunConfig, axes: dict[str, list[Any]], geometry: dict[str, float], thr: dict[str, float],
