@@ -39,6 +39,7 @@ _API: dict[str, tuple[str, str]] = {
     "simulate": ("symsig.simulation.stack", "simulate"),
     "crosscheck": ("symsig.simulation.hf", "crosscheck"),
     "inspect": ("symsig.app.inspect", "inspect"),
+    "train": ("symsig.simulation.train.sweep", "train"),
     "latex": ("symsig.app.latex", "latex"),
     "report": ("symsig.app.report", "report"),
     "check": ("symsig.app.check", "check"),

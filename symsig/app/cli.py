@@ -100,7 +100,8 @@ def _cmd_report(args: argparse.Namespace) -> Any:
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
     rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json,
-                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=not args.no_simulation, **kwargs)
+                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=not args.no_simulation,
+                 train_results=args.train_results, **kwargs)
     if not args.json:
         print_summary(rep)
         return None
@@ -339,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
     from .inspect import add_command as add_inspect
-
+    from .train_cli import add_command as add_train
+    add_train(command, _add_architecture, _add_common, _number)
     add_inspect(command, _add_common)
 
     cmd = command("check", "the paper's published constants against ours (table; exit 1 on any failure)")
@@ -362,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--width", type=int, default=256, metavar="D", help="Monte Carlo width d")
     cmd.add_argument("--seeds", type=int, default=2, metavar="S", help="Monte Carlo networks")
     cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true", help="theory only, no Monte Carlo")
+    cmd.add_argument("--train-results", dest="train_results", default=None, metavar="FILE",
+                     help="add a training section from a symsig train --save JSON file")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_report, table=None)
     return parser
@@ -403,7 +407,7 @@ def _table_layers(data: dict[str, Any]) -> str:
 
 
 def _join_negative_numbers(argv: Sequence[str]) -> list[str]:
-    """``--rho -1e-3`` -> ``--rho=-1e-3``: argparse takes "-1e-3" for an option otherwise."""
+    """``--rho -1e-3`` -> ``--rho=-1e-3`` (grids ``-1,1``, ``-1:1:5`` too): argparse takes "-1e-3" for an option."""
     out: list[str] = []
     for token in argv:
         if out and out[-1].startswith("--") and "=" not in out[-1] and token.startswith("-") and _is_number(token):
@@ -414,8 +418,9 @@ def _join_negative_numbers(argv: Sequence[str]) -> list[str]:
 
 
 def _is_number(text: str) -> bool:
+    """A number, or numbers separated by commas or colons (a grid)."""
     try:
-        float(text)
+        [float(part) for part in text.replace(":", ",").split(",")]
     except ValueError:
         return False
     return True

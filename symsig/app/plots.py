@@ -142,3 +142,91 @@ def plot_figure3(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+#: Line colour of each theory's zone boundaries on the training figure.
+THEORY_COLOURS = {"asymptotic": "black", "finite_T": "#c000c0"}
+
+
+def plot_train_sweep(data: dict[str, Any], out: str | Path, *, title: str | None = None) -> Path:
+    """Final held-out loss over (beta, alpha_SA), one panel per learning rate, with the
+    predicted zone boundaries on top and the prescribed point starred.
+
+    ``data`` is :meth:`symsig.simulation.train.results.TrainSweep.to_dict` (or its JSON).
+    Boundaries are the zero level sets, on the sweep's finer theory grid, of
+    ln((1 - rho_L)/(1 - rho0)) - ln(thr_rank) (rank collapse, solid) and
+    mean Y2 - thr_entropy (entropy collapse, dashed), for the T -> infinity theory
+    (black) and at the trained T (magenta). Diverged points are marked "div".
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    beta, alpha = np.asarray(data["beta"], float), np.asarray(data["alpha_sa"], float)
+    losses = [np.array([[np.nan if v is None else v for v in row] for row in grid], float) for grid in data["loss"]]
+    finite = np.concatenate([g[np.isfinite(g)] for g in losses]) if losses else np.zeros(0)
+    vmin, vmax = (float(finite.min()), float(max(finite.max(), data["unigram_loss"]))) if finite.size else (0.0, 1.0)
+    n = len(data["lr"])
+    fig, axes = plt.subplots(1, n, figsize=(5.6 * n + 0.8, 4.6), dpi=120, squeeze=False)
+    rho0 = data["input_geometry"]["rho0"]
+    handles = []
+    for k, ax in enumerate(axes[0]):
+        grid = losses[k]
+        if beta.size > 1 and alpha.size > 1:
+            mesh = ax.pcolormesh(beta, alpha, np.ma.masked_invalid(grid), cmap="viridis", vmin=vmin, vmax=vmax,
+                                 shading="nearest")
+        else:
+            bb, aa = np.meshgrid(beta, alpha)
+            mesh = ax.scatter(bb.ravel(), aa.ravel(), c=grid.ravel(), cmap="viridis", vmin=vmin, vmax=vmax,
+                              marker="s", s=400)
+        for i, a in enumerate(alpha):
+            for j, b in enumerate(beta):
+                v = grid[i, j]
+                ax.text(b, a, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="red" if not np.isfinite(v) else ("white" if v < (vmin + vmax) / 2 else "black"))
+        for name, fine in (data.get("diagram") or {}).items():
+            if not fine:
+                continue
+            fb, fa = np.asarray(fine["beta"]), np.asarray(fine["alpha_sa"])
+            thr = fine["thresholds"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g_rank = np.log(np.maximum(1 - np.asarray(fine["rho_L"]), 1e-300) / (1 - rho0)) - np.log(thr["rank"])
+            g_ent = np.asarray(fine["mean_Y2"]) - thr["entropy"]
+            colour = THEORY_COLOURS.get(name, "grey")
+            for field, style in ((g_rank, "-"), (g_ent, "--")):
+                if fb.size > 1 and fa.size > 1 and field.min() < 0 < field.max():
+                    ax.contour(fb, fa, field, levels=[0.0], colors=colour, linestyles=style, linewidths=1.6)
+            if k == 0:
+                label = "T -> infinity" if name == "asymptotic" else f"T = {data['settings']['seq_len']}"
+                handles += [Line2D([], [], color=colour, ls="-", label=f"rank collapse ({label})"),
+                            Line2D([], [], color=colour, ls="--", label=f"entropy collapse ({label})")]
+        pres = data.get("prescribed")
+        if pres:
+            ax.plot(pres["beta"], pres["alpha_sa"], marker="*", color="gold", mec="k", ms=15, ls="none")
+            loss = (pres.get("loss") or [None] * n)[k]
+            ax.annotate("div" if loss is None else f"{loss:.2f}", (pres["beta"], pres["alpha_sa"]),
+                        textcoords="offset points", xytext=(8, 6), fontsize=8, color="black",
+                        bbox=dict(boxstyle="round,pad=0.15", fc="gold", alpha=0.8))
+        ax.set_xlabel(r"$\beta$")
+        ax.set_ylabel(r"$\alpha_{SA}$")
+        ax.set_title(f"lr = {data['lr'][k]:g}", fontsize=10)
+        pad_b = 0.5 * (beta.max() - beta.min()) / max(1, beta.size - 1) or 0.5
+        pad_a = 0.5 * (alpha.max() - alpha.min()) / max(1, alpha.size - 1) or 0.5
+        ax.set_xlim(beta.min() - pad_b, beta.max() + pad_b)
+        ax.set_ylim(alpha.min() - pad_a, alpha.max() + pad_a)
+    if data.get("prescribed"):
+        handles.append(Line2D([], [], marker="*", color="gold", mec="k", ms=12, ls="none", label="prescribed point"))
+    fig.colorbar(mesh, ax=axes[0].tolist(), label=f"final held-out loss (nats; unigram {data['unigram_loss']:.2f})")
+    if handles:
+        axes[0][0].legend(handles=handles, loc="upper right", fontsize=6.5, framealpha=0.85)
+    s = data["settings"]
+    fig.suptitle(title or f"{s['block']} {s['activation']}{' causal' if s['causal'] else ''}: L = {s['depth']}, "
+                 f"d = {s['width']}, T = {s['seq_len']}, {s['steps']} steps, {len(data['seed'])} seed(s)", fontsize=10)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -79,6 +79,7 @@ def report(
     seeds: int = 2,
     simulation: bool = True,
     progress: bool = True,
+    train_results: str | Path | dict[str, Any] | None = None,
     **architecture: Any,
 ) -> Report:
     """Write ``out/index.html`` (plus the PNGs it embeds) for one architecture.
@@ -87,7 +88,8 @@ def report(
     random network of width ``width`` and length ``seq_len`` (``seeds`` draws) unless
     ``simulation`` is False; the trainability diagram with the user's (beta, alpha_SA)
     points marked; the prescription for this depth; the critical conditions; the LaTeX
-    of the formulas used.
+    of the formulas used. ``train_results`` (a ``symsig train --save`` JSON file or its
+    dict) adds a section with the training sweep's figure and agreement statistics.
     """
     from ..analysis.conditions import conditions
     from ..analysis.diagram import diagram
@@ -102,6 +104,7 @@ def report(
     width = validate.integer("width", width, 2)
     for b in betas:
         validate.positive("beta", b)
+    training = load_training(train_results) if train_results is not None else None
     out_dir = validate.output("out", out, directory=True)
     steps = 7
     tick: Callable[[int, str], None] = (lambda i, w: _progress(i, steps, w)) if progress else (lambda i, w: None)
@@ -182,6 +185,8 @@ def report(
         ("Critical conditions (30 digits)", _table(["quantity", "value"], cond_rows)),
         ("Formulas used (LaTeX)", formulas),
     ]
+    if training is not None:
+        sections.insert(-1, training_section(training, out_dir))
     page = out_dir / "index.html"
     tmp = out_dir / "index.html.tmp"
     tmp.write_text(_page("symsig report: signal propagation at initialisation", sections))
@@ -193,6 +198,51 @@ def report(
         critical=crit,
         trajectories={k: t.to_dict() for k, t in finite.items()},
     )
+
+
+def load_training(source: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """The JSON of ``symsig train --save`` (a path) or the dict itself, checked for its keys."""
+    import json
+
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise validate.InputError(f"training results file not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise validate.InputError(f"training results file is not JSON: {path}") from None
+    missing = [k for k in ("beta", "alpha_sa", "lr", "loss", "agreement", "settings") if k not in data]
+    if missing:
+        raise validate.InputError(f"not a symsig train result (missing {', '.join(missing)})")
+    return data
+
+
+def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
+    """(heading, HTML) of the training sweep: figure, setting, agreement per learning rate."""
+    from .plots import plot_train_sweep
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = plot_train_sweep(data, out_dir / "training.png")
+    s = data["settings"]
+    fmt = lambda x: "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))  # noqa: E731
+    rows = []
+    for entry in data["agreement"]:
+        for theory in ("asymptotic", "finite_T"):
+            a = entry.get(theory)
+            if a:
+                rows.append([f"{entry['lr']:g}", theory, fmt(entry["prescribed_loss"]), fmt(a["auc"]),
+                             fmt(a["spearman_rho_L"]), fmt(a["spearman_Y2"]), fmt(a.get("collapsed_worse")),
+                             fmt(a.get("trainable_worse"))])
+    text = (f"<p>{s['block']} {s['activation']}{' (causal)' if s['causal'] else ''}, L = {s['depth']}, d = {s['width']}, "
+            f"T = {s['seq_len']}, {s['steps']} steps of batch {s['batch_size']}, {len(data['runs'])} runs in "
+            f"{data['seconds']:.0f} s; unigram loss {data['unigram_loss']:.3f}. Lines: predicted zone boundaries "
+            "(black T &rarr; &infin;, magenta finite T); star: the prescribed point (docs/training.md).</p>")
+    table = _table(["lr", "theory", "prescribed loss", "AUC", "Spearman rho_L", "Spearman Y2",
+                    "collapsed worse", "trainable worse"], rows)
+    return "Training across the diagram", _img(png.read_bytes(), "training sweep") + text + table
 
 
 def _img(png: bytes, alt: str) -> str:
