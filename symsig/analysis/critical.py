@@ -70,6 +70,8 @@ def critical(
     with mpmath.workdps((dps or 15) + numerics.GUARD_DIGITS):
         q_, p_ = _inputs(rho, q, p)
     if dps is None:
+        for name, x in (("beta", beta), ("q", q_)):
+            validate.double(name, x, divisor=True)
         values = [float(x) for x in numerics.eval_np(numerics.compile_np(_ARGS, _exprs()), float(beta), float(q_), float(p_))]
     else:
         values = list(_eval_mp(beta, q_, p_, dps))

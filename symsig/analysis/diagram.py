@@ -43,7 +43,7 @@ def parse_grid(name: str, spec: Any) -> np.ndarray:
         if len(parts) != 3:
             raise validate.InputError(f"{name} must be 'MIN:MAX:N', got {spec!r}")
         lo, hi = validate.number(name, parts[0]), validate.number(name, parts[1])
-        n = validate.integer(f"{name} N", parts[2], 1)
+        n = validate.integer(f"{name} N", parts[2], 1, limit="grid")
         if hi < lo:
             raise validate.InputError(f"{name}: MAX < MIN in {spec!r}")
         values = np.linspace(lo, hi, n)
@@ -138,6 +138,7 @@ def diagram(
         raise validate.InputError("rho0 must be < 1 (rho0 = 1 is already collapsed)")
     thr = thresholds_from(thresholds)
     betas, alphas = parse_grid("beta", beta), parse_grid("alpha_sa", alpha_sa)
+    validate.limited("grid points", betas.size * alphas.size, "grid")
     for b in betas:
         validate.positive("beta", b)
     for a in alphas:

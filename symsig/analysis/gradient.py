@@ -24,6 +24,7 @@ import sympy as sp
 
 from ..core import validate
 from ..core.results import Result
+from ..numerics.precision import GUARD_DIGITS, to_mpf
 from ..theory import rem
 from ..theory.gradient import (Y2, Y2SQ, Y3, bracket_expr, bracket_pd_m, grad_wq_moments_expr, grad_wq_pd_expr,
                                large_beta_limit_expr, prefactor_expr, vanishing_beta_pd_expr)
@@ -82,7 +83,9 @@ def validate_point(b: Any, qq: Any, pp: Any, sv2: Any, T: Any, dps: Any) -> None
     validate.nonnegative("sigma_v2", sv2)
     if T is not None:
         validate.integer("T", T, 2)
-    validate.dps(dps)
+    if validate.dps(dps) is None:
+        for name, x in (("beta", b), ("q", qq), ("sigma_v2", sv2)):
+            validate.double(name, x, divisor=name != "sigma_v2")
 
 
 def _finite_t_moments(b: Any, qq: Any, pp: Any, T: int, dps: int | None) -> tuple[Any, Any, Any]:
@@ -111,9 +114,10 @@ def grad_wq_scaled(
     ``dps`` selects mpmath at that many digits (results are mpf); None gives floats.
     """
     validate_point(beta, q, p, sigma_v2, T, dps)
-    ctx = mpmath.workdps(dps) if dps is not None else contextlib.nullcontext()
+    work = None if dps is None else dps + GUARD_DIGITS  # the bracket Y2 - 2 Y3 + Y2^2 cancels digits
+    ctx = mpmath.workdps(work) if dps is not None else contextlib.nullcontext()
     with ctx:
-        conv = (lambda x: mpmath.mpf(x)) if dps is not None else float  # noqa: E731
+        conv = to_mpf if dps is not None else float  # inputs exactly as written (never through float)
         b, qq, pp, sv2 = (conv(x) for x in (beta, q, p, sigma_v2))
         if T is None:
             g, pref, br, y2, y3, y2sq, mm = _pd_evaluator("mpmath" if dps else "math")(b, qq, pp, sv2)
@@ -123,7 +127,7 @@ def grad_wq_scaled(
             y2, y3 = conv(1) / T, conv(1) / T**2
             y2sq = y2 * y2
         else:
-            y2, y3, y2sq = (conv(x) for x in _finite_t_moments(b, qq, pp, int(T), dps))
+            y2, y3, y2sq = (conv(x) for x in _finite_t_moments(b, qq, pp, int(T), work))
         g, pref, br = (conv(x) for x in _moments_evaluator("mpmath" if dps else "math")(b, qq, pp, sv2, y2, y3, y2sq))
         return GradientResult(g, pref, br, y2, y3, y2sq, None, int(T), dps)
 
@@ -156,7 +160,8 @@ def gradient(
     """CLI-shaped ``symsig gradient``: ``grad_wq_scaled(beta, q, rho q, sigma_v2, T=seq_len, dps)``."""
     validate.correlation("rho", rho)
     validate.positive("q", q)
-    return grad_wq_scaled(beta, q, float(rho) * float(q), sigma_v2, T=seq_len, dps=dps)
+    p_ = float(rho) * float(q) if dps is None else validate.exact("rho", rho) * validate.exact("q", q)  # exact at dps
+    return grad_wq_scaled(beta, q, p_, sigma_v2, T=seq_len, dps=dps)
 
 
 # ------------------------------------------------------------------- root finding

@@ -8,13 +8,16 @@ line on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ..core.architecture import FIGURE1
+from ..core import validate
 from ..core.names import ACTIVATIONS, BLOCKS, MODELS
+from .argv import join_negative_numbers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +79,8 @@ def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, bet
 
 def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
     cmd.add_argument("--json", action="store_true", help="machine-readable output on stdout (JSON), nothing else there")
+    cmd.add_argument("--no-limits", dest="no_limits", action="store_true",
+                     help="lift the guards on depth, digits, grid size, width and seeds (huge runs)")
     if dps:
         cmd.add_argument("--dps", type=int, default=None, metavar="N",
                          help="decimal digits N >= 1 (mpmath; JSON numbers become decimal strings when N > 15); "
@@ -185,8 +190,6 @@ def _point(text: str) -> tuple[float, float]:
 
 def _check_out(out: str) -> None:
     """Validate --out before any work, so that bad input writes nothing."""
-    from ..core import validate
-
     validate.output("--out", out, suffixes=(".png", ".svg", ".json"))
 
 
@@ -406,32 +409,13 @@ def _table_layers(data: dict[str, Any]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
-def _join_negative_numbers(argv: Sequence[str]) -> list[str]:
-    """``--rho -1e-3`` -> ``--rho=-1e-3`` (grids ``-1,1``, ``-1:1:5`` too): argparse takes "-1e-3" for an option."""
-    out: list[str] = []
-    for token in argv:
-        if out and out[-1].startswith("--") and "=" not in out[-1] and token.startswith("-") and _is_number(token):
-            out[-1] = f"{out[-1]}={token}"
-        else:
-            out.append(token)
-    return out
-
-
-def _is_number(text: str) -> bool:
-    """A number, or numbers separated by commas or colons (a grid)."""
-    try:
-        [float(part) for part in text.replace(":", ",").split(",")]
-    except ValueError:
-        return False
-    return True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symsig`` console script."""
-    args = build_parser().parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(join_negative_numbers(sys.argv[1:] if argv is None else argv))
     run: Callable[[argparse.Namespace], Any] = args.run
     try:
-        result = run(args)
+        with validate.no_limits() if getattr(args, "no_limits", False) else contextlib.nullcontext():
+            result = run(args)
     except ValueError as exc:  # validate.InputError and friends: the user's input
         _fail(str(exc))
     if result is None:  # the command printed its own output

@@ -29,6 +29,7 @@ class InputError(ValueError):
 LIMITS: dict[str, int] = {
     "depth": 100_000,        # layers of one trajectory
     "dps": 1_000,            # decimal digits of an mpmath evaluation
+    "digits": 1_000,         # correct digits asked of a root (boundaries)
     "grid": 4_000_000,       # points of a diagram grid
     "seq_len": 2**200,       # sequence length (the finite-T moments are exact up to here)
     "width": 16_384,         # width of a simulated network
@@ -54,7 +55,8 @@ def limited(name: str, value: int, key: str | None = None) -> int:
     """``value`` unless it exceeds ``LIMITS[key]`` (and the guards are not lifted)."""
     limit = LIMITS[key or name]
     if value > limit and not _LIFTED[0]:
-        raise InputError(f"{name} = {value} exceeds the guard {limit} (it would run for very long or exhaust "
+        shown = str(value) if value < 10**20 else f"{str(value)[:6]}... ({len(str(value))} digits)"
+        raise InputError(f"{name} = {shown} exceeds the guard {limit} (it would run for very long or exhaust "
                          "memory); pass --no-limits (Python: symsig.core.validate.no_limits()) to run it anyway")
     return value
 
@@ -106,6 +108,21 @@ def number(name: str, x: Any) -> float:
     return out
 
 
+#: Magnitudes a double-precision evaluation accepts: beyond them squares, exponentials and
+#: quotients of the maps overflow or lose every digit (e.g. beta^2 at beta = 1e160).
+DOUBLE_RANGE = (1e-100, 1e100)
+
+
+def double(name: str, x: Any, *, divisor: bool = False) -> None:
+    """Reject |x| above :data:`DOUBLE_RANGE` in a float evaluation, and a nonzero |x| below it when
+    the maps divide by x (``divisor``); mpmath (``dps``) has no such limit, so the message points there."""
+    lo, hi = DOUBLE_RANGE
+    magnitude = abs(exact(name, x))
+    if magnitude > hi or (divisor and 0 < magnitude < lo):
+        raise InputError(f"{name} = {x} is outside {lo:g} <= |{name}| <= {hi:g}, where double precision "
+                         "overflows or underflows; pass dps (--dps N) to evaluate it with mpmath")
+
+
 def positive(name: str, x: Any) -> float:
     if not exact(name, x) > 0:
         raise InputError(f"{name} must be > 0, got {x}")
@@ -136,7 +153,9 @@ def interval(name: str, x: Any, lo: Any, hi: Any, *, closed: tuple[bool, bool] =
 
 
 def integer(name: str, x: Any, minimum: int, limit: str | None = None) -> int:
-    """An integer >= ``minimum`` (integral strings such as '1e3' allowed), guarded by ``LIMITS[limit]``."""
+    """An integer >= ``minimum`` (integral strings such as '1e3' allowed), guarded by ``LIMITS[limit]``
+    (by default ``LIMITS[name]`` when there is one)."""
+    limit = limit or (name if name in LIMITS else None)
     try:
         value = exact(name, x)
     except InputError:

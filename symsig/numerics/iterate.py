@@ -127,6 +127,13 @@ def check_parameters(m: Any, params: Sequence[Any]) -> None:
                          f"reads a zero-variance stream (0/0)")
 
 
+def check_double(m: Any, params: Sequence[Any], q0: Any) -> None:
+    """Float iteration: no parameter (scalar or grid) or q0 above validate.DOUBLE_RANGE (tiny ones
+    that underflow to a 0/0 raise where it happens, pointing to dps)."""
+    for name, x in (("q0", q0), *((str(s).lower(), v) for s, v in zip(m.args[2:], params))):
+        validate.double(name, float(np.max(np.abs(np.asarray(x, dtype=float)))))
+
+
 def check_start(q0: Any, rho0: Any, seq_len: int | None = None) -> None:
     """The start is a Gram matrix of T tokens: q0 > 0, -1/(T - 1) <= rho0 <= 1 (0 <= rho0, T -> infinity)."""
     validate.positive("q0", q0)
@@ -151,6 +158,8 @@ def steps(m: Any, params: Sequence[Any], q0: Any, rho0: Any, depth: int, ctx: An
     InputError where the map is undefined (module docstring), naming the block.
     """
     check_parameters(m, params)
+    if ctx is NUMPY:
+        check_double(m, params, q0)
     args, exprs = tuple(m.args), tuple(m.exprs)
     first = ctx.compile(args, exprs)
     # after a block with q' = 1 (ends in a LayerNorm), q = 1 exactly: substitute it
@@ -178,4 +187,4 @@ def iterate(m: Any, params: Sequence[Any], q0: Any, rho0: Any, depth: int, ctx: 
     return out
 
 
-__all__ = ["Map", "Iterates", "steps", "iterate", "guards", "check_parameters", "check_start"]
+__all__ = ["Map", "Iterates", "steps", "iterate", "guards", "check_parameters", "check_double", "check_start"]
