@@ -1,6 +1,6 @@
 """Benchmark: one tanh post-LN block evaluation, symsig's compiled evaluator vs the published method.
 
-One block = (q, p) -> (q', p', Y2) for post-LN with tanh (THEORY.md sections 4-5):
+One block = (q, p) -> (q', p', Y2) for post-LN with tanh (docs/theory.md §5, §6.1):
 attention (Poisson-Dirichlet Y2) -> residual -> LN -> dense -> tanh kernel -> dense
 -> residual -> LN. The only expensive part is the tanh Gaussian kernel:
 

@@ -1,4 +1,4 @@
-"""Derivation: critical conditions of deep post-LN / pre-LN stacks (THEORY.md section 6).
+"""Derivation: critical conditions of deep post-LN / pre-LN stacks (docs/theory.md §8).
 
 Assumptions: T -> infinity (Poisson–Dirichlet attention), d -> infinity, the block
 maps of symsig.blocks (residual h <- a h + f(h)); post-LN: q = 1 after each block,
@@ -9,7 +9,7 @@ Steps (each asserted against symsig.conditions, which derives from the block map
 2. Near rho = 1 the REM condition beta^2 (1 - rho) > 2 fails: attention is not frozen
    there, the map is the Y2 = 0 branch. Its derivative has the ReLU terms
    -c/sqrt(1-c^2) + c/sqrt(1-c^2) which cancel; the limit rho -> 1- gives chi.
-3. chi = chi_att chi_mlp (THEORY form), xi = -1/log chi = 5.46 (Figure 1).
+3. chi = chi_att chi_mlp (docs/theory.md §8.2), xi = -1/log chi = 5.46 (Figure 1).
 4. chi^L = eps solved for a_SA^2: (s_v + s_b) k/(1 - k), k = eps^(1/L)/chi_mlp.
 5. Pre-LN (a = 1): A, B, gamma = 1 - B/A.
 

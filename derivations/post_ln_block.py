@@ -1,6 +1,6 @@
 """Derivation: the post-LN (BERT) block map on (q, p), and its rho -> 1 edge.
 
-Assumptions (THEORY.md sections 4-5): width d -> infinity, then T -> infinity;
+Assumptions (docs/theory.md §5, §6.1): width d -> infinity, then T -> infinity;
 weights iid Gaussian (dense sigma_w2/d, value sigma_v2/d, biases sigma_b2);
 residual branches independent of the stream at initialisation; LayerNorm without
 affine parameters; ReLU MLP of intermediate width d. Block (Algorithm 1):

@@ -1,6 +1,6 @@
 """Derivation: the REM free energy, beta_c, the Parisi parameter and the PD moments.
 
-Assumptions (THEORY.md section 3): one attention row is a Boltzmann distribution
+Assumptions (docs/theory.md §3): one attention row is a Boltzmann distribution
 over T = e^N states with iid Gaussian energies E_s, Var E_s = beta^2 N v where
 v = q (q - p) is the variance of the key-dependent part of the logits per log T
 (the part common to all keys cancels in the softmax). N -> infinity.
@@ -40,10 +40,12 @@ prove_equal("beta_c = sqrt(2 / v)", beta_c_v, rem.beta_c_v())
 beta_c = beta_c_v.subs(v, q * (q - p))
 prove_equal("beta_c(q, p) = sqrt(2 / (q (q - p)))", beta_c, sp.sqrt(2 / (q * (q - p))))
 prove_equal("library beta_c(q, p)", beta_c, rem.beta_c())
-# phi is continuous with continuous derivative at beta_c (a third-order transition in e)
+# phi and phi' are continuous at beta_c while phi'' jumps from v (liquid) to 0 (frozen):
+# a second-order transition in beta
 assert sp.simplify((phi_liquid - phi_frozen).subs(beta, beta_c_v)) == 0
 assert sp.simplify(sp.diff(phi_liquid - phi_frozen, beta).subs(beta, beta_c_v)) == 0
-print("  [proved] phi and phi' continuous at beta_c")
+assert sp.simplify(sp.diff(phi_liquid, beta, 2) - v) == 0 and sp.diff(phi_frozen, beta, 2) == 0
+print("  [proved] phi and phi' continuous at beta_c, phi'' jumps from v to 0 (second order)")
 
 # Step 4. Frozen phase: near e_max the states form a Poisson process with density
 # exp(theta x), theta = |s'(e_max)|; weights e^{beta E} are then PD(m) with m = theta / beta.

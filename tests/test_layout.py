@@ -3,6 +3,7 @@ small modules, and nothing heavy behind ``import symsig``."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,43 @@ def test_import_symsig_is_light() -> None:
     code = "import sys, symsig; print(sorted(m for m in ('sympy', 'torch', 'scipy', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- references in the text
+
+ROOT = PACKAGE.parent
+#: Tracked text files whose prose may cite documents (code, docs, notebooks, configuration).
+TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".toml", ".tex", ".txt", ".cfg"}
+
+
+def _tracked_text() -> dict[str, str]:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return {f: (ROOT / f).read_text(encoding="utf-8", errors="replace") for f in files
+            if (Path(f).suffix in TEXT_SUFFIXES or Path(f).name == "Makefile") and (ROOT / f).is_file()}
+
+
+TRACKED = _tracked_text()
+
+
+def test_no_reference_outside_the_repository() -> None:
+    """Nothing cites a document that is not in the repository (the names are built so this file
+    does not match itself)."""
+    forbidden = ["THEORY" + ".md", "DESIGN" + ".md", "REVIEW" + ".md", "../" + "shared"]
+    bad = [f"{f}:{n}: {line.strip()[:100]}" for f, text in TRACKED.items() if f != "tests/test_layout.py"
+           for n, line in enumerate(text.splitlines(), 1) if any(name in line for name in forbidden)]
+    assert not bad, "references to files outside the repository:\n" + "\n".join(bad)
+
+
+#: "docs/theory.md §4.1, §4.2", "§7.2-7.3", "§5–§7": the citation and any list or range after it.
+_CITATION = re.compile(r"docs/theory\.md\s*(§\d+(?:\.\d+)*(?:\s*(?:,|-|–|and|or)\s*§?\d+(?:\.\d+)*)*)")
+
+
+def test_theory_citations_name_existing_sections() -> None:
+    theory = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#+ §(\d+(?:\.\d+)*)\s", theory, flags=re.MULTILINE))
+    assert {"1", "3.2", "5.6.1", "12"} <= sections  # the heading pattern still reads docs/theory.md
+    cited = [(f, number) for f, text in TRACKED.items() for match in _CITATION.finditer(text)
+             for number in re.findall(r"\d+(?:\.\d+)*", match.group(1))]
+    assert len(cited) > 50  # the pattern still finds the citations
+    bad = sorted({f"{f}: docs/theory.md §{number}" for f, number in cited if number not in sections})
+    assert not bad, "citations of sections that docs/theory.md does not have:\n" + "\n".join(bad)

@@ -2,7 +2,7 @@
 
 The recommended region is the trainable zone of :func:`symsig.diagram.diagram`
 on beta in [0.05, beta_max], alpha_SA in [0, alpha_max] (alpha_max covers the
-linearised residual needed against rank collapse, THEORY.md section 6). The
+linearised residual needed against rank collapse, docs/theory.md §8.3). The
 safest point is the trainable grid point farthest from every non-trainable
 point (Euclidean distance transform) in the coordinates (beta/beta_max,
 alpha_SA/alpha_max), i.e. distances measured as fractions of the scanned box;

@@ -70,9 +70,9 @@ def formulas() -> tuple[Formula, ...]:
     out: list[Formula] = []
     add = lambda *a: out.append(Formula(*a))
     # REM
-    add("REM", "free-energy", r"\phi(\beta)", rem.free_energy(), "THEORY 3; rem.free_energy")
-    add("REM", "beta-c", r"\beta_c", rem.beta_c(), "THEORY 3; rem.beta_c")
-    add("REM", "parisi-m", "m", rem.parisi_m(), "THEORY 3; rem.parisi_m")
+    add("REM", "free-energy", r"\phi(\beta)", rem.free_energy(), "docs/theory.md §3.2; rem.free_energy")
+    add("REM", "beta-c", r"\beta_c", rem.beta_c(), "docs/theory.md §3.3; rem.beta_c")
+    add("REM", "parisi-m", "m", rem.parisi_m(), "docs/theory.md §3.4; rem.parisi_m")
     add("REM", "y2-pd", r"\mathbb{E}[Y_2]", rem.y_moment_pd(2), "Poisson-Dirichlet; rem.y_moment_pd(2)")
     add("REM", "y3-pd", r"\mathbb{E}[Y_3]", rem.y_moment_pd(3), "Poisson-Dirichlet; rem.y_moment_pd(3)")
     add("REM", "y2sq-pd", r"\mathbb{E}[Y_2^2]", rem.y2_squared_pd(), "Poisson-Dirichlet; rem.y2_squared_pd")

@@ -1,7 +1,7 @@
 """Cross-check the theory against stock HuggingFace BERT and GPT-2 at initialisation.
 
 The models are built from their configs only (no hub access), re-initialised with
-the paper's scalings (THEORY.md section 2) and fed token sequences with the
+the paper's scalings (docs/theory.md §2) and fed token sequences with the
 prescribed geometry through ``inputs_embeds``.  Per layer we measure
 rho = mean_{t != s} cos(h_t, h_s), q = mean_t |h_t|^2 / d and the attention IPR
 Y2 = mean_t sum_s A_ts^2, with standard errors over independent draws (seeds).
@@ -11,7 +11,7 @@ Re-initialisation (every weight matrix drawn in the ``simulate_stack`` layout
 
 * W_Q, W_K: N(0, sigma_a / d), sigma_a = beta sqrt(log T), fan-in d for every
   head.  HF divides logits by sqrt(d_head), so the key-dependent logit variance
-  is sigma_a^2 q (q - p) whatever the number of heads (THEORY.md section 2).
+  is sigma_a^2 q (q - p) whatever the number of heads (docs/theory.md §2).
 * W_V: N(0, sigma_v2 / d); attention output projection W_O: N(0, sigma_o2 / d)
   (the paper has none; sigma_o2 = 1 preserves the Gram matrix in expectation);
   MLP: W_1 N(0, sigma_w2 / d), W_2 N(0, sigma_w2 / m), m = intermediate size.

@@ -80,7 +80,7 @@ def pre_ln(
     The residual stream is not normalised; q grows with depth. The attention's
     REM moments are evaluated at LN(h), i.e. at (1, p/q). The published notebook
     evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
-    contradicts (THEORY.md section 5).
+    contradicts (docs/theory.md §6.2).
     """
     attn = _attention(finite_t, gain_control, causal)
     return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))

@@ -1,4 +1,4 @@
-"""Self-attention as Derrida's Random Energy Model (THEORY.md section 3).
+"""Self-attention as Derrida's Random Energy Model (docs/theory.md §3).
 
 A row of the attention matrix is a Boltzmann distribution over T = e^N states
 whose energies are Gaussian with variance beta^2 N v, v = q (q - p). Everything

@@ -1,7 +1,7 @@
 """Any activation: tanh (named and as a user callable) post-LN blocks against an
 independent 40-digit reference, precision convergence, caching and the Price derivative.
 
-Reference (written here, independent of symsig): THEORY.md sections 4-5 in plain
+Reference (written here, independent of symsig): docs/theory.md §5, §6 in plain
 mpmath, with the tanh kernel E[tanh(u) tanh(v)] by a tensor Gauss-Hermite rule
 whose nodes are computed here (Newton on H_n from scipy's float roots). For
 tanh(sqrt(q1) z), q1 = sigma_w2 + sigma_b2 ~ 0.2, the integrand is analytic in a

@@ -147,7 +147,7 @@ def test_finite_t_matches_independent_quadrature() -> None:
         y2, y3, y2sq = reference_moments(b, 1, 0, T)
         assert res.bracket == pytest.approx(y2 - 2 * y3 + y2sq, rel=1e-6)
         assert res.grad_wq_scaled == pytest.approx(b * (y2 - 2 * y3 + y2sq), rel=1e-6)
-    # THEORY section 7: beta = 1 values (bracket = scaled gradient at q = sigma_v2 = 1, p = 0).
+    # docs/theory.md §9.3: beta = 1 values (bracket = scaled gradient at q = sigma_v2 = 1, p = 0).
     got = [ev.grad_wq_scaled(1, 1, 0, T=2**k).grad_wq_scaled for k in (8, 12, 20)]
     assert [round(x, 3) for x in got] == [0.061, 0.036, 0.014]
 

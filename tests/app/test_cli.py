@@ -1,4 +1,4 @@
-"""The command-line contract of DESIGN.md: options, JSON keys, exit status 2 on bad input."""
+"""The command-line contract: options, JSON keys, exit status 2 on bad input."""
 from __future__ import annotations
 
 import json

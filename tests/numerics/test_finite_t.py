@@ -33,7 +33,7 @@ def _mc_check(samples, theory, n_se=4.0):
     assert abs(samples.mean() - theory) <= n_se * se, (samples.mean(), theory, se)
 
 
-# ------------------------------------------------------------------ THEORY.md numbers
+# ------------------------------------------------------------------ docs/theory.md §4.3 numbers
 @pytest.mark.parametrize("beta, ref", [(1, 0.10148), (2, 0.42502), (3, 0.60241)])
 def test_theory_y2_t512(beta, ref):
     got = ft.rem_moments_np(beta, 1, 0, 512).Y2
@@ -49,7 +49,7 @@ def test_theory_beta15_large_t():
 def test_theory_overlap_sizes():
     got = [ft.x_overlap_np(5, 1, 0.8, t) for t in (64, 4096)]
     assert [round(g, 2) for g in got] == [0.27, 0.13]
-    # THEORY.md quotes 0.19 at T = 512; exact value 0.1828 (Monte Carlo 0.1839 +- 0.0017)
+    # docs/theory.md §4.3: 0.18282 at T = 512 (Monte Carlo 0.1839 +- 0.0017; an earlier note of ours had 0.19)
     assert abs(ft.x_overlap_np(5, 1, 0.8, 512) - 0.1828) < 5e-4
 
 

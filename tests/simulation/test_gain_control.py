@@ -1,4 +1,4 @@
-"""Gain-controlled attention (THEORY.md section 4) and the gc blocks against Monte Carlo.
+"""Gain-controlled attention (docs/theory.md §5.2) and the gc blocks against Monte Carlo.
 
 The centred attention output y_t - mean_s y_s has, exactly at finite T,
     q_S = sigma_v2 (q - p) (1 - 1/T) (Y2 - X),   p_S = -q_S / (T - 1),
@@ -56,7 +56,7 @@ def test_layer_formula_matches_moments() -> None:
 
 
 def test_factor_two_at_rho_08_t512() -> None:
-    """THEORY: 'at rho = 0.8 the simple form is off by a factor 2 at T = 512'.
+    """docs/theory.md §5.2: at rho = 0.8, T = 512 the simple form overestimates q_S by a factor of about 2.
 
     Checked: simple form with the exact E_T[Y2] (no X, no 1 - 1/T) over the exact q_S
     is 2.19 at beta = 2 and 1.86 at beta = 3, decreasing to 1.46 at beta = 10; the

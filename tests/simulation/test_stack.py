@@ -289,7 +289,7 @@ def test_gain_control_outputs_sum_to_zero():
 
 @pytest.mark.parametrize("block", ["gc-post-ln", "gc-pre-ln"])
 def test_gain_control_branch_overlap_identity(block):
-    # sum_t y_t = 0  =>  p_branch = -q_branch / (T - 1) exactly (THEORY.md section 4)
+    # sum_t y_t = 0  =>  p_branch = -q_branch / (T - 1) exactly (docs/theory.md §5.2)
     res = run(block=block, seq_len=16, depth=3, seeds=2)
     np.testing.assert_allclose(res.per_seed["p_branch"], -res.per_seed["q_branch"] / 15, rtol=1e-10)
 
