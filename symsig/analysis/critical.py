@@ -62,8 +62,14 @@ def critical(
     """Critical values of REM attention at inverse temperature ``beta``.
 
     The token geometry is given by ``rho`` (with q = 1 unless ``q`` is given) or by
-    ``q`` and ``p``; the default is q = 1, p = 0.
+    ``q`` and ``p``; the default is q = 1, p = 0. Arrays (any of beta, rho, q, p) are
+    evaluated in floats, broadcast together: the fields are then arrays, with inf for an
+    infinite beta_c and NaN where rho_c has no value.
     """
+    if any(np.ndim(x) > 0 for x in (beta, rho, q, p)):
+        if dps is not None:
+            raise validate.InputError("arrays are evaluated in double precision: give dps=None, or loop over scalars")
+        return _critical_np(beta, rho, q, p, seq_len)
     validate.positive("beta", beta)
     dps = validate.dps(dps)
     n = None if seq_len is None else validate.integer("seq_len", seq_len, 2)
@@ -87,6 +93,40 @@ def critical(
         rho_c=rho_c if rho_c > 0 else None,
         dps=dps,
     )
+
+
+def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any) -> Critical:
+    """:func:`critical` over arrays (broadcast together), in floats; "no value" is NaN (inf for beta_c)."""
+    if rho is not None and p_ is not None:
+        raise validate.InputError("give either rho or p, not both")
+    b = _finite_array("beta", beta_)
+    qq = _finite_array("q", 1.0 if q_ is None else q_)
+    pp = qq * _finite_array("rho", rho) if rho is not None else _finite_array("p", 0.0 if p_ is None else p_)
+    for name, bad in (("beta", b <= 0), ("q", qq <= 0), ("|p| <= q (|rho| <= 1)", np.abs(pp) > qq)):
+        if np.any(bad):
+            raise validate.InputError(f"{name} violated at {int(np.sum(bad))} of the array's points")
+    for name, x in (("beta", b), ("q", qq)):
+        validate.double(name, float(np.max(x)), divisor=True)
+        validate.double(name, float(np.min(x)), divisor=True)
+    beta_c, m, y2, y3, rho_c = numerics.eval_np(numerics.compile_np(_ARGS, _exprs()), b, qq, pp)
+    if seq_len is not None:
+        from ..numerics.finite_t import rem_moments_np
+
+        moments = rem_moments_np(b, qq, pp, validate.integer("seq_len", seq_len, 2))
+        shape = np.broadcast_shapes(b.shape, qq.shape, pp.shape)
+        y2, y3 = (np.broadcast_to(np.asarray(x, float), shape).copy() for x in (moments.Y2, moments.Y3))
+    return Critical(beta_c=np.where(qq == pp, np.inf, beta_c), m=m, Y2=y2, Y3=y3,
+                    rho_c=np.where(rho_c > 0, rho_c, np.nan))
+
+
+def _finite_array(name: str, x: Any) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise validate.InputError(f"{name} must be numbers, got {x!r}") from None
+    if not np.all(np.isfinite(a)):
+        raise validate.InputError(f"{name} must be finite")
+    return a
 
 
 def beta_c_np(q_: Any, p_: Any) -> np.ndarray:

@@ -105,7 +105,7 @@ def _cmd_report(args: argparse.Namespace) -> Any:
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
     rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json,
-                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=not args.no_simulation,
+                 seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=args.simulation,
                  train_results=args.train_results, **kwargs)
     if not args.json:
         print_summary(rep)
@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", default="symsig-report", metavar="DIR", help="output directory")
     cmd.add_argument("--width", type=int, default=256, metavar="D", help="Monte Carlo width d")
     cmd.add_argument("--seeds", type=int, default=2, metavar="S", help="Monte Carlo networks")
-    cmd.add_argument("--no-simulation", dest="no_simulation", action="store_true", help="theory only, no Monte Carlo")
+    cmd.add_argument("--simulation", action=argparse.BooleanOptionalAction, default=True,
+                     help="Monte Carlo beside the theory (--no-simulation: theory only)")
     cmd.add_argument("--train-results", dest="train_results", default=None, metavar="FILE",
                      help="add a training section from a symsig train --save JSON file")
     _add_common(cmd, dps=False)

@@ -59,7 +59,7 @@ def _page(title: str, sections: list[tuple[str, str]]) -> str:
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
         "font-family:monospace;font-size:13px;text-align:right}th{background:#f3f3f3}"
-        "img{max-width:100%}code{background:#f6f6f6}"
+        "img{max-width:100%}code{background:#f6f6f6}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6}"
     )
     body = "".join(f"<section><h2>{html.escape(h)}</h2>{content}</section>" for h, content in sections)
     return (
@@ -131,7 +131,7 @@ def report(
     tick(4, "prescription and conditions")
     presc = prescribe(depth=depth, block=arch.block, rho0=float(rho0),
                       **{k: v for k, v in diag_fields.items() if k != "block"})
-    cond = conditions(depth=depth, rho0=rho0, dps=30, **fields)
+    cond = {str(b): conditions(depth=depth, rho0=rho0, dps=30, beta=b, **fields) for b in betas}
     tick(5, "plots and page")
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{arch.block}, {arch.activation}, L = {depth}"
@@ -152,7 +152,7 @@ def report(
             row.append(f"{sim.rho[layer]:.4f} ± {sim.rho_err[layer]:.4f}" if sim is not None else "-")
         traj_rows.append(row)
     traj_head = ["layer"] + [f"{h} ({k})" for k in trajs for h in ("rho T→∞", f"rho T={seq_len}", "rho MC")]
-    cond_rows = [[k, "-" if v is None else v] for k, v in cond.to_dict().items()]
+    cond_rows = [[b, k, "-" if v is None else v] for b, c in cond.items() for k, v in c.to_dict().items()]
     formulas = "".join(
         f"<p>{html.escape(f.section)}: {html.escape(f.label)}</p><pre>{html.escape(f.tex())}</pre>"
         for f in latex_formulas()
@@ -182,7 +182,7 @@ def report(
             "boundaries traced by root finding (8 digits). The star is your (beta, alpha_SA).</p>",
         ),
         ("Prescription", f"<p>{html.escape(presc.summary)}</p>"),
-        ("Critical conditions (30 digits)", _table(["quantity", "value"], cond_rows)),
+        ("Critical conditions (30 digits)", _table(["beta", "quantity", "value"], cond_rows)),
         ("Formulas used (LaTeX)", formulas),
     ]
     if training is not None:

@@ -87,6 +87,11 @@ class Architecture:
     alpha_mlp: Any = FIGURE1["alpha_mlp"]
     seq_len: int | None = FIGURE1["seq_len"]
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Architecture:
+        # before the generated __init__: an unknown keyword is a user's typo, not a TypeError
+        validate.keywords("architecture", kwargs, [f.name for f in fields(cls)])
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         validate.choice("block", self.block, block_names())
         if is_user(self.activation):  # Python API only: a callable phi

@@ -34,6 +34,29 @@ def jsonable(x: Any, dps: int | None = None) -> Any:
     raise TypeError(f"cannot serialise {type(x).__name__}")
 
 
+def as_array(values: Any) -> np.ndarray | None:
+    """A (nested) sequence of numbers as an array: float64 (None as NaN), or an object array
+    when it holds mpf values (kept at their precision); None when it holds anything else."""
+    flat = list(np.asarray(values, dtype=object).ravel()) if _rectangular(values) else None
+    if not flat:
+        return None
+    if any(isinstance(v, mpmath.mpf) for v in flat):
+        if all(isinstance(v, (mpmath.mpf, int, float)) or v is None for v in flat):
+            return np.asarray(values, dtype=object)
+        return None
+    if all(v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)) for v in flat):
+        return np.asarray([np.nan if v is None else v for v in flat], dtype=float).reshape(np.shape(np.asarray(values, dtype=object)))
+    return None
+
+
+def _rectangular(values: Any) -> bool:
+    try:
+        arr = np.asarray(values, dtype=object)
+    except ValueError:  # ragged
+        return False
+    return not any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in arr.ravel())
+
+
 def mp_round(x: mpmath.mpf, dps: int) -> str:
     """Decimal string of ``x`` rounded to ``dps`` significant digits."""
     return mpmath.nstr(x, dps, strip_zeros=False, min_fixed=-mpmath.inf, max_fixed=mpmath.inf) if x != 0 else "0"
@@ -70,6 +93,15 @@ class Result:
     """
 
     _per_layer: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # sequences of numbers become numpy arrays: float64, or object arrays of mpf at dps
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, (list, tuple)) and value and not isinstance(value, str):
+                array = as_array(value)
+                if array is not None:
+                    object.__setattr__(self, f.name, array)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

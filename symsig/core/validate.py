@@ -34,6 +34,7 @@ LIMITS: dict[str, int] = {
     "seq_len": 2**200,       # sequence length (the finite-T moments are exact up to here)
     "width": 16_384,         # width of a simulated network
     "seeds": 10_000,         # simulated networks
+    "cells": 200_000_000,    # values held by one simulated network (1.6 GB in float64)
 }
 _LIFTED = [False]
 #: Largest decimal exponent accepted in a number (keeps exact arithmetic finite).
@@ -222,7 +223,7 @@ def keywords(function: str, given: Any, allowed: Any) -> None:
         if key not in allowed:
             close = _closest(key, tuple(allowed))
             hint = f"; did you mean {close!r}?" if close else ""
-            raise InputError(f"{function}() got an unknown argument {key!r}{hint}")
+            raise InputError(f"{function}: unknown keyword {key!r}{hint}")
 
 
 def _closest(word: str, options: tuple[str, ...]) -> str | None:

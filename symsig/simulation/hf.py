@@ -275,6 +275,7 @@ class CrossCheck(Result):
     window: list[int]
     theory_positions: list[int]
     settings: dict[str, Any] = field(default_factory=dict)
+    _per_layer = ("rho", "rho_err", "theory_rho", "q", "q_err", "theory_q", "Y2", "Y2_err", "theory_Y2")
 
 
 def run_model(net: Any, model: str, *, beta: float, sigma_w2: float, sigma_v2: float, sigma_b2: float,

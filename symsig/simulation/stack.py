@@ -42,7 +42,7 @@ import numpy as np
 
 from ..core import validate
 from ..core.names import ACTIVATIONS, BLOCKS, block_names
-from ..core.results import jsonable
+from ..core.results import Result, jsonable
 from ..core.stats import mean_err
 from ..core.validate import InputError  # ValueError subclass the CLI reports in one line
 from ..theory.blocks import build
@@ -188,20 +188,11 @@ class _Progress:
 
 def _check_real(name: str, val: Any, *, lo: float | None = None, lo_strict: bool = False,
                 hi: float | None = None) -> float:
-    x = validate.number(name, val)  # finite float, one-line InputError otherwise
-    if lo is not None and (x <= lo if lo_strict else x < lo):
-        raise InputError(f"{name} must be {'>' if lo_strict else '>='} {lo:g}, got {x:g}")
-    if hi is not None and x > hi:
-        raise InputError(f"{name} must be <= {hi:g}, got {x:g}")
-    return x
+    return validate.interval(name, val, lo, hi, closed=(not lo_strict, True))
 
 
 def _check_int(name: str, val: Any, lo: int) -> int:
-    if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
-        raise InputError(f"{name} must be an integer, got {val!r}")
-    if val < lo:
-        raise InputError(f"{name} must be >= {lo}, got {val}")
-    return int(val)
+    return validate.integer(name, val, lo)  # guarded by validate.LIMITS where the name has one
 
 
 def _settings(**kw: Any) -> dict[str, Any]:
@@ -222,7 +213,7 @@ def _settings(**kw: Any) -> dict[str, Any]:
     if dtype is None:
         raise InputError(f"dtype must be float32 or float64, got {kw['dtype']!r}")
     beta = _check_real("beta", kw["beta"], lo=0.0, lo_strict=True)
-    return {
+    settings = {
         "block": block if isinstance(block, str) else "custom",
         "activation": kw["activation"] if act_fn is None else "custom", "beta": beta,
         "sigma_a": sigma_a(beta, seq_len),
@@ -235,6 +226,14 @@ def _settings(**kw: Any) -> dict[str, Any]:
         "mlp_width": width if kw["mlp_width"] is None else _check_int("mlp_width", kw["mlp_width"], 1),
         "dtype": dtype.name,
     }
+    _check_size(width, seq_len, heads, settings["mlp_width"])
+    return settings
+
+
+def _check_size(width: int, seq_len: int, heads: int, m: int) -> None:
+    """Memory guard: one network's largest arrays (attention T^2 H, activations T (d + M), weights d max(d, M))."""
+    validate.limited("simulated values per network (T^2 H + T (d + M) + d max(d, M))",
+                     seq_len * seq_len * heads + seq_len * (width + m) + width * max(width, m), "cells")
 
 
 def _block_network(block: Any, activation: Any, s: Mapping[str, Any]) -> Node:
@@ -336,7 +335,7 @@ def count_matmul_flops(*, width: int, seq_len: int, depth: int,
 
 
 @dataclass(frozen=True)
-class Simulation:
+class Simulation(Result):
     """``symsig simulate``: the measured per-layer statistics beside the theory.
 
     ``rho``, ``rho_err`` (standard error over seeds; "n/a" when seeds = 1: NaN here,
@@ -346,20 +345,17 @@ class Simulation:
     drawn tokens (``theory`` names the variant).
     """
 
-    rho: list
-    rho_err: list
-    q: list
-    p: list
-    Y2: list
-    Y2_err: list
-    theory_rho: list
-    theory_Y2: list
+    rho: np.ndarray
+    rho_err: np.ndarray
+    q: np.ndarray
+    p: np.ndarray
+    Y2: np.ndarray
+    Y2_err: np.ndarray
+    theory_rho: np.ndarray
+    theory_Y2: np.ndarray
     theory: str
     settings: dict
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; NaN (a standard error of one seed) becomes null."""
-        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+    _per_layer = ("rho", "rho_err", "q", "p", "Y2", "Y2_err", "theory_rho", "theory_Y2")
 
 
 def simulate(

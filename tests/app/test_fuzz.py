@@ -170,6 +170,9 @@ def _flatten(data):
     ["diagram", "--digits", "10000", "--boundaries", "--depth", "3", "--beta", "0.5:3:3", "--alpha-sa", "0:2:3"],
     ["critical", "--beta", "3", "--rho", "-1e-3", "--json"],
     ["critical", "--beta", "1" * 400, "--json"], ["propagate", "--depth", "1" * 400, "--json"],
+    ["simulate", "--seq-len", "1000000", "--width", "8", "--depth", "1", "--seeds", "1", "--json"],
+    ["simulate", "--width", "8", "--seq-len", "8", "--depth", "2", "--seeds", "1", "--json"],
+    ["gradient", "--beta", "1e160", "--rho", "0.1", "--json"], ["boundary", "--digits", "100000", "--json"],
 ])
 def test_known_hostile_inputs(argv: list[str]) -> None:
     """The inputs of the issue that once gave tracebacks, wrong numbers or hangs."""

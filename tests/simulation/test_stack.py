@@ -333,7 +333,7 @@ def test_count_matmul_flops():
     (dict(beta=0.0), "beta"), (dict(beta=float("nan")), "beta"), (dict(sigma_v2=-1.0), "sigma_v2"),
     (dict(rho0=1.5), "rho0"), (dict(rho0=-0.1), "rho0"), (dict(q0=0.0), "q0"),
     (dict(width=30, heads=4), "heads"), (dict(seq_len=1), "seq_len"), (dict(depth=0), "depth"),
-    (dict(seeds=0), "seeds"), (dict(seed=-1), "seed"), (dict(width=32.0), "width"),
+    (dict(seeds=0), "seeds"), (dict(seed=-1), "seed"), (dict(width=32.5), "width"),
     (dict(dtype="float16"), "dtype"), (dict(act_fn=3), "act_fn"), (dict(alpha_sa="x"), "alpha_sa"),
     (dict(act_fn=lambda u: u[:, :1]), "act_fn"), (dict(mlp_width=0), "mlp_width"),
 ])
