@@ -104,9 +104,11 @@ class Panels:
 
     @classmethod
     def from_arrays(cls, z: Any, prefix: str) -> Panels:
-        dim = sum(1 for f in z.files if f.startswith(f"{prefix}_breaks"))
+        dim = sum(1 for f in getattr(z, "files", z) if f.startswith(f"{prefix}_breaks"))  # npz or dict
         fields = {f: z[f"{prefix}_{f}"] for f in cls.FIELDS}
-        coef = z[f"{prefix}_coefq"] * float(z[f"{prefix}_quantum"])
+        names = list(getattr(z, "files", z))
+        coef = (z[f"{prefix}_coef"] if f"{prefix}_coef" in names  # parts written before quantisation
+                else z[f"{prefix}_coefq"] * float(z[f"{prefix}_quantum"]))
         return cls([z[f"{prefix}_breaks{k}"] for k in range(dim)], fields["index"], fields["lo"], fields["hi"], coef,
                    fields["ok"], fields["depth"])
 

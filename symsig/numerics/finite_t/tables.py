@@ -57,9 +57,10 @@ SPECS = {
     "x": Spec((tuple(b * b for b in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)), (0.0, 0.25, 0.5, 1.0),
                (X_L_MIN, 3.0, 5.0, 8.0, X_L_MAX)), (3, 3, 3), (12, 12, 8), 1e-10),
 }
-#: The tables in the shipped file. The X table is specified but not shipped yet (each of its four
-#: n-bands takes about 2 h of CPU to build and verify); overlap_np uses the direct method meanwhile.
-SHIPPED = ("y2", "y3", "y4", "y2pair")
+#: The tables in the shipped file. The X table ships two of its n-bands, e^3 ~ 20 <= n <= e^8 ~ 2981
+#: (each band takes about 2 h of CPU to build and verify; T = 32..2048 are inside); elsewhere
+#: overlap_np uses the direct method until bands 0 and 3 are built (``... x --band 0 3``, then --join).
+SHIPPED = ("y2", "y3", "y4", "y2pair", "x")
 _POWER = {"y2": 1, "y3": 2, "y4": 3, "y2pair": 2}       # the tabulated log(n^power E[...])
 
 
@@ -112,8 +113,10 @@ def join_parts(path: Path | str = TABLE_FILE, sources: tuple[Path | str, ...] = 
                 stored.update({f: z[f] for f in z.files})
     joined = []
     for kind, spec in SPECS.items():
-        names = [f"{kind}@{band}" for band in range(len(spec.breaks[-1]) - 1)]
-        if all(f"{name}_index" in stored for name in names):
+        have = [band for band in range(len(spec.breaks[-1]) - 1) if f"{kind}@{band}_index" in stored]
+        run = have[have.index(max(have)) - _run_length(have) + 1:] if have else []   # the top consecutive bands
+        names = [f"{kind}@{band}" for band in run]
+        if names:  # a partial run covers the top of the n range: the direct method serves the rest
             parts = [Panels.from_arrays(stored, name) for name in names]
             seconds = sum(float(stored[f"{name}_seconds"]) for name in names)
             stored = {f: v for f, v in stored.items() if not any(f.startswith(name + "_") for name in names)}
@@ -121,6 +124,14 @@ def join_parts(path: Path | str = TABLE_FILE, sources: tuple[Path | str, ...] = 
             joined.append(kind)
     np.savez_compressed(path, **stored)
     return joined
+
+
+def _run_length(bands: list[int]) -> int:
+    """Length of the consecutive run of band numbers ending at the largest."""
+    k = 1
+    while k < len(bands) and bands[-k - 1] == bands[-k] - 1:
+        k += 1
+    return k
 
 
 def _arrays(name: str, tab: Panels, seconds: float) -> dict:
