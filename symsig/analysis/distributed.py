@@ -7,6 +7,8 @@ architectures: call :func:`sweep_many` with a list of architecture dicts.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,14 +18,26 @@ from ..core.architecture import Architecture
 from .diagram import parse_grid
 
 
-def _client(address: str | None, workers: int) -> Any:
+@contextlib.contextmanager
+def dask_client(client: Any = None, address: str | None = None, workers: int = 2) -> Iterator[Any]:
+    """``client`` itself, or a new dask client (of the scheduler at ``address``, else of a
+    LocalCluster of ``workers`` single-threaded processes) closed with its cluster on exit."""
+    if client is not None:
+        yield client
+        return
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - optional extra
         raise validate.InputError("dask is not installed: pip install 'symsig[dist]'") from None
-    if address:
-        return Client(address)
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
+    own = Client(address) if address else Client(LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                                 processes=True, dashboard_address=None))
+    try:
+        yield own
+    finally:
+        cluster = getattr(own, "cluster", None)
+        own.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _chunk(arch: dict[str, Any], betas: np.ndarray, alphas: np.ndarray, depth: int, rho0: float, q0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -39,9 +53,7 @@ def sweep_many(
     """[(rho_L, mean_Y2)] per architecture, each (N_alpha, N_beta), computed in ``chunks`` row blocks per architecture."""
     betas, alphas = parse_grid("beta", beta), parse_grid("alpha_sa", alpha_sa)
     archs = [Architecture(**a).to_dict() for a in architectures]  # validate before shipping
-    own = client is None
-    client = client or _client(address, workers)
-    try:
+    with dask_client(client, address, workers) as client:
         parts = np.array_split(alphas, max(1, min(chunks, alphas.size)))
         futures = [[client.submit(_chunk, a, betas, rows, depth, rho0, q0, pure=False) for rows in parts] for a in archs]
         out = []
@@ -49,9 +61,3 @@ def sweep_many(
             res = client.gather(fut)
             out.append((np.vstack([r for r, _ in res]), np.vstack([y for _, y in res])))
         return out
-    finally:
-        if own:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()

@@ -102,17 +102,6 @@ def configs(**kw: Any) -> tuple[list[RunConfig], dict[str, list[Any]]]:
     return grid, {"beta": betas, "alpha_sa": alphas, "lr": lrs, "seed": seeds}
 
 
-def client_for(address: str | None, workers: int) -> Any:
-    """A dask client: connected to ``address``, else on a new LocalCluster of ``workers`` processes."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - optional extra
-        raise InputError("dask is not installed: pip install 'symsig[dist]'") from None
-    if address:
-        return Client(address)
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
-
-
 def execute(tasks: list[RunConfig], *, workers: int = 1, scheduler: str | None = None, client: Any = None,
             progress: bool | None = None) -> list[dict[str, Any]]:
     """Run every task (in order of ``tasks``): here, or on dask when ``client``, ``scheduler`` or workers > 1."""
@@ -126,22 +115,16 @@ def execute(tasks: list[RunConfig], *, workers: int = 1, scheduler: str | None =
                 out.append(run(d))
                 bar.step(f"beta={d['beta']:.3g} alpha_SA={d['alpha_sa']:.3g} lr={d['lr']:g} seed={d['seed']}")
         return out
-    from dask.distributed import as_completed
+    from ...analysis.distributed import dask_client
 
-    own = client is None
-    client = client or client_for(scheduler, workers)
-    try:
+    with dask_client(client, scheduler, workers) as client:
+        from dask.distributed import as_completed
+
         futures = client.map(run, dicts, pure=False)
         with Progress(len(futures), "train", progress) as bar:
             for _ in as_completed(futures):
                 bar.step()
         return client.gather(futures)
-    finally:
-        if own:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
 
 
 def theory_on(base: RunConfig, betas: list[float], alphas: list[float], geometry: dict[str, float],
