@@ -249,8 +249,9 @@ def _img(png: bytes, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
-def print_summary(rep: Report, stream: Any = sys.stdout) -> None:
-    """The human-readable summary ``symsig report`` prints."""
+def print_summary(rep: Report, stream: Any = None) -> None:
+    """The human-readable summary ``symsig report`` prints (on ``stream``, default stdout)."""
+    stream = sys.stdout if stream is None else stream
     for b, vals in rep.critical.items():
         stream.write(f"beta = {b}:\n")
         for k, v in vals.items():

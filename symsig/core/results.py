@@ -44,6 +44,8 @@ def as_array(values: Any) -> np.ndarray | None:
         if all(isinstance(v, (mpmath.mpf, int, float)) or v is None for v in flat):
             return np.asarray(values, dtype=object)
         return None
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
+        return np.asarray(values, dtype=np.int64)
     if all(v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)) for v in flat):
         return np.asarray([np.nan if v is None else v for v in flat], dtype=float).reshape(np.shape(np.asarray(values, dtype=object)))
     return None

@@ -76,6 +76,7 @@ from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Resi
 from ..theory.symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q, sigma_b2
 from .forward import draw_attention, draw_mlp, make_input, normal, token_stats
 from .forward import sigma_a as query_key_scale
+from .network import check_size
 
 
 #: Variance (times d) of the attention output projection W_O (the paper has none).
@@ -330,6 +331,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     if width % heads:
         raise InputError(f"heads ({heads}) must divide width ({width})")
     m = width if mlp_width is None else validate.integer("mlp_width", mlp_width, 1)
+    check_size(width, seq_len, heads, m)
     beta = validate.positive("beta", beta)
     sw2, sv2, sb2, so2 = (validate.nonnegative(k, v) for k, v in (
         ("sigma_w2", sigma_w2), ("sigma_v2", sigma_v2), ("sigma_b2", sigma_b2), ("sigma_o2", sigma_o2)))

@@ -44,6 +44,7 @@ import sympy as sp
 
 from ..core.architecture import UserActivation
 from ..core.names import ACTIVATIONS
+from ..core import validate
 from ..core.validate import InputError
 from ..theory import symbols
 from ..theory.activations import Kernel
@@ -339,3 +340,10 @@ def is_causal(node: Node) -> bool:
 __all__ = ["Shape", "Recorder", "Node", "finite_width", "number", "phi_of", "architecture_values",
            "is_causal", "SerialNet", "ResidualNet", "LayerNormNet", "DenseNet", "ActivationNet", "MLPNet",
            "AttentionNet", "RMSNormNet", "GatedMLPNet"]
+
+
+def check_size(width: int, seq_len: int, heads: int, mlp_width: int) -> None:
+    """Memory guard (validate.LIMITS["cells"]): one network's largest arrays, attention T^2 H,
+    activations T (d + M) and weights d max(d, M)."""
+    validate.limited("simulated values per network (T^2 H + T (d + M) + d max(d, M))",
+                     seq_len * seq_len * heads + seq_len * (width + mlp_width) + width * max(width, mlp_width), "cells")

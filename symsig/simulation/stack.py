@@ -47,7 +47,7 @@ from ..core.stats import mean_err
 from ..core.validate import InputError  # ValueError subclass the CLI reports in one line
 from ..theory.blocks import build
 from ..theory.layers import Layer
-from .network import Node, Recorder, Shape, architecture_values, finite_width, is_causal
+from .network import Node, Recorder, Shape, architecture_values, check_size, finite_width, is_causal
 from .forward import (ActFn, AttnStats, apply_activation, attention, layer_norm, make_input, mlp, sigma_a,
                       softmax_rows, token_stats)
 
@@ -226,14 +226,8 @@ def _settings(**kw: Any) -> dict[str, Any]:
         "mlp_width": width if kw["mlp_width"] is None else _check_int("mlp_width", kw["mlp_width"], 1),
         "dtype": dtype.name,
     }
-    _check_size(width, seq_len, heads, settings["mlp_width"])
+    check_size(width, seq_len, heads, settings["mlp_width"])
     return settings
-
-
-def _check_size(width: int, seq_len: int, heads: int, m: int) -> None:
-    """Memory guard: one network's largest arrays (attention T^2 H, activations T (d + M), weights d max(d, M))."""
-    validate.limited("simulated values per network (T^2 H + T (d + M) + d max(d, M))",
-                     seq_len * seq_len * heads + seq_len * (width + m) + width * max(width, m), "cells")
 
 
 def _block_network(block: Any, activation: Any, s: Mapping[str, Any]) -> Node:

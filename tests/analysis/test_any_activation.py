@@ -149,7 +149,7 @@ def test_callable_is_cached_and_not_recompiled() -> None:
     before = compile_np.cache_info()
     again = propagate(**args)
     after = compile_np.cache_info()
-    assert again.rho == first.rho and after.misses == before.misses
+    assert np.array_equal(again.rho, first.rho) and after.misses == before.misses
     # and the kernel is the named swish's (independent closed-loop check of the callable path)
     ref = propagate(block="post-ln", activation=lambda x: x * (1 / (1 + np.exp(-x))), beta=3, depth=3, rho0=0.3)
     assert np.allclose(ref.rho, first.rho, rtol=1e-12)

@@ -115,7 +115,7 @@ def test_late_tokens_figure12(beta: float) -> None:
     """
     depth, t_len = 4, 512
     th = late_tokens(window=50, stride=10, depth=depth, rho0=0.3, seq_len=t_len, beta=beta, **FIG1)
-    assert th.positions == [472, 482, 492, 502, 512]
+    assert list(th.positions) == [472, 482, 492, 502, 512]
     sim = simulate_stack(block="post-ln", beta=beta, depth=depth, width=512, seq_len=t_len, rho0=0.3, seeds=6,
                          causal=True, **FIG1)
     y2 = sim.per_seed["Y2_pos"][:, :, -50:].mean(axis=2)

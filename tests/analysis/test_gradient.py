@@ -101,7 +101,7 @@ def test_asymptotic_dps_precision() -> None:
     lo = ev.grad_wq_scaled(3, 1, 0.2, 0.7, dps=30)
     hi = ev.grad_wq_scaled(3, 1, 0.2, 0.7, dps=60)
     with mpmath.workdps(60):
-        gap, sv = 1 - mpmath.mpf(0.2), mpmath.mpf(0.7)  # the binary doubles that were passed in
+        gap, sv = 1 - mpmath.mpf("0.2"), mpmath.mpf("0.7")  # floats are read as written (2/10, not the double)
         mm = mpmath.sqrt(2 / gap) / 3
         exact = 3 * sv * gap**2 * mm * (1 - mm) / 3
     assert isinstance(lo.grad_wq_scaled, mpmath.mpf)

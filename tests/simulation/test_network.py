@@ -162,7 +162,7 @@ def test_mlp_class_has_the_serial_map():
 
 def test_simulate_one_seed_reports_no_standard_error():
     res = simulate(width=16, seq_len=8, depth=2, seeds=1)
-    assert all(math.isnan(e) for e in res.rho_err + res.Y2_err)  # "n/a" in Python ...
+    assert all(math.isnan(e) for e in [*res.rho_err, *res.Y2_err])  # "n/a" in Python ...
     d = res.to_dict()
     assert d["rho_err"] == [None] * 3 and d["Y2_err"] == [None] * 2  # ... null in JSON
     json.dumps(d, allow_nan=False)

@@ -181,7 +181,7 @@ def test_rank_collapse_is_fixed_point() -> None:
         bm = block_map(block, "relu")
         assert sp.simplify((bm.p_next - bm.q_next).subs(p_sym, q_sym)) == 0, block
     t = propagate(beta=3, depth=10, rho0=1, **FIG1)
-    assert all(abs(r - 1) <= float_tolerance(1.0) for r in t.rho) and t.Y2 == [0.0] * 11
+    assert all(abs(r - 1) <= float_tolerance(1.0) for r in t.rho) and list(t.Y2) == [0.0] * 11
     t = propagate(beta=3, depth=10, rho0=1, dps=30, **FIG1)
     assert all(abs(r - 1) < 1e-22 for r in t.rho) and all(y == 0 for y in t.Y2)
 
