@@ -15,25 +15,26 @@ LABELS = {"rank": "rank collapse", "entropy": "entropy collapse", "trainable": "
           "vanishing": "vanishing gradient"}
 
 
-def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | None = None, title: str | None = None) -> Path:
+def plot_diagram(diagram: Any, out: str | Path | None = None, *, point: tuple[float, float] | None = None,
+                 title: str | None = None, ax: Any = None) -> Any:
     """Draw zones as colours, traced boundaries as curves, beta_c(rho0) dashed, optional user point.
 
-    ``diagram`` is a :class:`symsig.diagram.Diagram`; ``point`` = (beta, alpha_SA).
+    ``diagram`` is a :class:`symsig.analysis.diagram.Diagram`; ``point`` = (beta, alpha_SA).
+    Draws on ``ax`` when given (else on a new figure), saves to ``out`` (.png or .svg) when
+    given, and returns the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    out = Path(out)
-    if out.suffix.lower() not in (".png", ".svg"):
-        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    if out is not None and Path(out).suffix.lower() not in (".png", ".svg"):
+        raise validate.InputError(f"plot file must end in .png or .svg, got {Path(out).name}")
     beta, alpha = np.asarray(diagram.beta), np.asarray(diagram.alpha_sa)
     order = ("rank", "entropy", "trainable", "vanishing")
     codes = np.vectorize({z: i for i, z in enumerate(order)}.get)(np.asarray(diagram.zone, dtype=object))
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    if ax is None:
+        ax = Figure(figsize=(6.4, 4.8), dpi=120).subplots()
+    fig = ax.figure
     cmap = ListedColormap([COLOURS[z] for z in order])
     ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
     for kind, style in (("rank", "k-"), ("entropy", "k--")):
@@ -55,9 +56,9 @@ def plot_diagram(diagram: Any, out: str | Path, *, point: tuple[float, float] | 
     ax.set_title(title or f"{arch.get('block', '')} {arch.get('activation', '')}, L = {diagram.depth}, "
                  rf"$\rho_0$ = {diagram.rho0:g}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    if out is not None:
+        fig.savefig(out)
+    return fig
 
 
 def plot_trajectories(

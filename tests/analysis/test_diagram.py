@@ -73,8 +73,12 @@ def test_plot_writes_png_and_svg(tmp_path):
 
     d = diagram(depth=20, beta="0.2:4:16", alpha_sa="0:3:16")
     for suffix in (".png", ".svg"):
-        out = plot_diagram(d, tmp_path / f"d{suffix}", point=(1.0, 2.0))
-        assert out.stat().st_size > 1000
+        fig = plot_diagram(d, tmp_path / f"d{suffix}", point=(1.0, 2.0))
+        assert (tmp_path / f"d{suffix}").stat().st_size > 1000 and fig.axes
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots(1, 2)[1]
+    assert plot_diagram(d, ax=ax) is ax.figure and ax.collections  # drawn on the given axes, nothing written
     with pytest.raises(InputError):
         plot_diagram(d, tmp_path / "d.jpg")
 
