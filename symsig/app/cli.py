@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        _fail(f"{self.prog}: {message}")
+        where = self.prog.removeprefix("symsig").strip()  # the subcommand, if any
+        _fail(f"{where}: {message}" if where else message)
 
 
 class _Help(argparse.HelpFormatter):
