@@ -24,8 +24,10 @@ The z-expectation is a trapezoid rule (step 0.2 / max(1, sqrt v1, |c|/sqrt v1), 
 trapezoid rule in the conditional variable and interpolated by cubic splines; the (u, u') integral
 is a trapezoid rule on 120 x 120 nodes over the range where (n-1)(-log L) runs from e^-30 to 45.
 All integrands are analytic and Gaussian-damped, so the trapezoid rules converge spectrally.
-Precision: about 1e-8 relative (tests compare with the exact library X, E[Y2], E[Y3], E[Y2^2]
-in the limits c = 0 and c = v1 = v2, and with refined grids). Float only: there is no mpmath twin.
+Precision: about 1e-8 relative for s2 <= 25 (tests compare with the exact library X, E[Y2],
+E[Y3], E[Y2^2] in the limits c = 0 and c = v1 = v2, and with refined grids); beyond, at n <= 3,
+it degrades: 4e-8 at s2 = 30, 5e-7 at s2 = 40 (n = 2), and doubling the outer nodes does not
+help (the inner z/spline resolution does). Float only: there is no mpmath twin.
 
 The Gaussian smearings (Gauss–Hermite in the fluctuation, clipped to the valid domain) are
 described at :func:`smeared_np` and :func:`x_smeared_np`.

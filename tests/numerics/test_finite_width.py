@@ -21,11 +21,13 @@ from symsig.numerics.finite_t import overlap_np, y2_squared_np, y_moment_np
 from symsig.theory import special
 
 S2 = st.floats(0.05, 40.0)
+#: Where pair_moments meets its stated 1e-8 (module docstring: it degrades for s2 > 25 at n <= 3).
+S2_PAIR = st.floats(0.05, 25.0)
 N = st.integers(2, 600)
 
 
 @settings(max_examples=4, deadline=None)
-@given(S2, N)
+@given(S2_PAIR, N)
 def test_pair_moments_limits(s2: float, n: int) -> None:
     y2, y3, ysq = y_moment_np(2, s2, n), y_moment_np(3, s2, n), y2_squared_np(s2, n)
     ind = fw.pair_moments(s2, s2, 0.0, n)
@@ -38,10 +40,19 @@ def test_pair_moments_limits(s2: float, n: int) -> None:
 
 # |r| >= 0.05: finite_t.overlap_np overflows at subnormal r (its z-step divides by r sigma)
 @settings(max_examples=4, deadline=None)
-@given(S2, st.floats(0.05, 0.95), st.booleans(), N)
+@given(S2_PAIR, st.floats(0.05, 0.95), st.booleans(), N)
 def test_pair_x_matches_library_overlap(s2: float, r: float, negative: bool, n: int) -> None:
     r = -r if negative else r
-    assert fw.pair_moments(s2, s2, s2 * r, n)["X"] == pytest.approx(overlap_np(s2, r, n), rel=1e-8)
+    # abs: the library's X table is verified to 1e-10 in X (finite_t.tables), which is more
+    # than 1e-8 relative where X is tiny (e.g. 2.8e-5 at s2 = 22, r = -0.5, n = 216)
+    assert fw.pair_moments(s2, s2, s2 * r, n)["X"] == pytest.approx(overlap_np(s2, r, n), rel=1e-8, abs=1e-10)
+
+
+def test_pair_moments_precision_at_the_edge() -> None:
+    """The documented degradation beyond s2 = 25 at n = 2 (and nothing worse than stated)."""
+    s2, n = 40.0, 2
+    err = abs(fw.pair_moments(s2, s2, s2, n)["XX"] / y2_squared_np(s2, n) - 1)
+    assert 1e-8 < err < 1e-6
 
 
 @settings(max_examples=8, deadline=None)
