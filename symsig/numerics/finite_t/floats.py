@@ -76,7 +76,7 @@ def overlap_np(s2: Any, rho: Any, n: Any, *, fast: bool = True) -> np.ndarray | 
     The logit pairs (z_s, z'_s) have variance s2 and correlation rho (see
     :func:`.direct.overlap_point` for the factorisation). Exact shortcuts: n = 1 -> 1;
     s2 = 0 or rho = 0 -> 1/n; rho = 1 -> E[Y2]. ``fast``: from the table inside its domain
-    (e^1.5 <= n <= e^14, s2 <= 36 log n, any rho), 1e-10 E[Y2] absolute; otherwise (or
+    (shipped for e^3 <= n <= e^8, s2 <= 36 log n, any rho: tables.SHIPPED), 1e-10 E[Y2] absolute; otherwise (or
     fast=False) the direct method, ~1e-12 E[Y2], 1-50 ms per point.
     """
     s2f, rf, nf, shape = flat_s2_rho_n(s2, rho, n)
