@@ -35,28 +35,26 @@ def jsonable(x: Any, dps: int | None = None) -> Any:
 
 
 def as_array(values: Any) -> np.ndarray | None:
-    """A (nested) sequence of numbers as an array: float64 (None as NaN), or an object array
-    when it holds mpf values (kept at their precision); None when it holds anything else."""
-    flat = list(np.asarray(values, dtype=object).ravel()) if _rectangular(values) else None
-    if not flat:
-        return None
-    if any(isinstance(v, mpmath.mpf) for v in flat):
-        if all(isinstance(v, (mpmath.mpf, int, float)) or v is None for v in flat):
-            return np.asarray(values, dtype=object)
-        return None
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
-        return np.asarray(values, dtype=np.int64)
-    if all(v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)) for v in flat):
-        return np.asarray([np.nan if v is None else v for v in flat], dtype=float).reshape(np.shape(np.asarray(values, dtype=object)))
-    return None
-
-
-def _rectangular(values: Any) -> bool:
+    """A rectangular (nested) sequence of numbers as an array: int64, float64 (None as NaN), or an
+    object array when it holds mpf values (kept at their precision); None for anything else
+    (strings, booleans, ragged or nested containers)."""
     try:
-        arr = np.asarray(values, dtype=object)
+        arr = np.asarray(values)
     except ValueError:  # ragged
-        return False
-    return not any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in arr.ravel())
+        return None
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    if arr.dtype != object or arr.size == 0:
+        return None
+    flat = arr.ravel()
+    if any(isinstance(v, mpmath.mpf) for v in flat):
+        ok = all(v is None or isinstance(v, (mpmath.mpf, int, float)) and not isinstance(v, bool) for v in flat)
+        return arr if ok else None
+    if all(v is None or isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in flat):
+        return np.array([np.nan if v is None else float(v) for v in flat]).reshape(arr.shape)
+    return None
 
 
 def mp_round(x: mpmath.mpf, dps: int) -> str:
