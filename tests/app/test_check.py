@@ -17,7 +17,7 @@ def test_check_passes_with_15_entries() -> None:
     data = json.loads(proc.stdout)
     assert data["passed"] and len(data["checks"]) >= 15
     assert all(row["passed"] for row in data["checks"])
-    assert sum(row["verdict"] == "disagrees (known)" for row in data["checks"]) >= 3
+    assert sum(row["verdict"] == "disagrees (known)" for row in data["checks"]) >= 2
 
 
 def test_wrong_published_value_fails(tmp_path) -> None:
@@ -31,9 +31,9 @@ def test_wrong_published_value_fails(tmp_path) -> None:
 
 
 def test_disagreement_must_be_reproduced() -> None:
-    entry = next(e for e in checker.load() if e["compute"] == "x_rho08_beta5_T512")
+    entry = next(e for e in checker.load() if e["compute"] == "preln_y2_layer20")
     assert checker.run_check(entry).passed
-    wrong = dict(entry, evidence_value=0.19)  # evidence that agrees with the published value
+    wrong = dict(entry, evidence_value=0.80)  # evidence that agrees with the published value
     assert not checker.run_check(wrong).passed
 
 
