@@ -149,3 +149,16 @@ def test_direct_functions_accept_real_n():
     s2, n = np.array([2.0, 2.0]), np.array([100.0, 100.5])
     y = direct.moments_direct(s2, n, 2, False)
     assert y[1] < y[0] and abs(y[1] / y[0] - 1) < 1e-2
+
+
+def test_repeated_lookup_is_served_fresh_and_equal() -> None:
+    """The one-entry memo of moment_table: same inputs give equal copies; changed inputs recompute."""
+    s2, n = np.array([1.0, 5.0, 20.0]), np.array([512.0, 512.0, 512.0])
+    first, hit = tables.moment_table("y2", s2, n)
+    first[:] = -1.0                                    # a caller mutating its result ...
+    again, _ = tables.moment_table("y2", s2, n)
+    assert hit.all() and np.all(again > 0)              # ... does not reach the memo
+    s2b = s2.copy()
+    s2b[1] = 6.0
+    other, _ = tables.moment_table("y2", s2b, n)
+    assert other[1] != again[1] and other[0] == again[0]

@@ -172,8 +172,22 @@ def _lookup(kind: str, coords: list[np.ndarray], lg: np.ndarray) -> tuple[np.nda
     return tab(coords + [lg])
 
 
+#: The last lookup per kind: a layer map asks for E[Y2] at the same points twice (directly and
+#: inside X = (X/E[Y2]) E[Y2]); the inputs are compared in full, so a hit is never stale.
+_LAST: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
 def moment_table(kind: str, s2: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(E[Y_k] for kind 'y2', 'y3'; E[Y_2^2] for 'y2sq', mask) from the tables, flat arrays."""
+    last = _LAST.get(kind)
+    if last is not None and last[0].shape == s2.shape and np.array_equal(last[0], s2) and np.array_equal(last[1], n):
+        return last[2].copy(), last[3].copy()
+    values, hit = _moment_table(kind, s2, n)
+    _LAST[kind] = (s2.copy(), np.array(n, copy=True), values.copy(), hit.copy())
+    return values, hit
+
+
+def _moment_table(kind: str, s2: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if kind == "y2sq":
         y4, hit4 = moment_table("y4", s2, n)
         pair, hitp = moment_table("y2pair", s2, n)
