@@ -176,6 +176,8 @@ def _flatten(data):
     ["simulate", "--seq-len", "1000000", "--width", "8", "--depth", "1", "--seeds", "1", "--json"],
     ["simulate", "--width", "8", "--seq-len", "8", "--depth", "2", "--seeds", "1", "--json"],
     ["gradient", "--beta", "1e160", "--rho", "0.1", "--json"], ["boundary", "--digits", "100000", "--json"],
+    ["crosscheck", "--width", "8", "--seq-len", "8", "--depth", "1", "--seeds", "2", "--beta", "228198907619016.0",
+     "--json"],
 ])
 def test_known_hostile_inputs(argv: list[str]) -> None:
     """The inputs of the issue that once gave tracebacks, wrong numbers or hangs."""

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ...core.validate import InputError
 from .gauss import inner_1d, inner_np, log_l, u_range
 
 S_LO, S_HI = -36.0, math.log(45.0)   #: outer range in s = log((n-1)(-log L))
@@ -29,6 +30,7 @@ S_LO_X = -30.0           #: overlap: outer range starts at s = -30 (tail e^-30)
 LOG_EPS = 40.0           #: overlap: c-step for trapezoid error ~e^-40 (:func:`c_step`)
 Z_TAIL = 30.0            #: overlap: |z| <= sqrt(2 (log n + 30)) + shift
 RIDGE = 0.5              #: overlap: outer step <= 0.5 sqrt(1 + sigma_perp^2)
+MAX_GRID = 10_000        #: overlap: nodes per axis beyond which the (u, u') and c grids outgrow memory (0.8 GB per matrix)
 _CHUNK = 64              # points per vectorised chunk (memory: chunk * N_U * N_X doubles)
 
 
@@ -130,6 +132,10 @@ def overlap_point(sig: float, rho: float, n: float, u_lo: float, u_hi: float,
     aligned = (n_u - 1) * q + 2 * m0 + 1 <= n_u * (2 * m0 + 1)
     if not aligned:                   # tiny |rho|: evaluate G at every (u, c) node
         m0 = math.ceil(cmax / hc_max)
+    if max(n_u, 2 * m0 + 1) > MAX_GRID:  # e.g. beta ~ 1e14: the grids outgrow memory
+        raise InputError(f"the finite-T overlap X at logit variance s2 = {sig * sig:.3g}, rho = {rho:.6g} needs a "
+                         f"{max(n_u, 2 * m0 + 1)}-node grid (> {MAX_GRID}); such a frozen attention is beyond "
+                         "the direct method (use a smaller beta, or T -> infinity)")
     hc = h / (q * a) if aligned else hc_max
     c = hc * np.arange(-m0, m0 + 1)
     wc = hc * np.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
