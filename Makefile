@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-fast venv clean bench
+.PHONY: demo test test-fast venv clean bench fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: $(STAMP)
 # Tests that need pdflatex or Chromium skip with the reason when the tool is missing;
 # CI (.ci/run) installs both and sets SYMSIG_REQUIRE_TOOLS=1, which turns those skips into failures.
 test: $(TSTAMP)
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -n auto --dist worksteal -m "slow or not slow"
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -n auto --dist worksteal -m "(slow or not slow) and not fuzz"
 
 # The quick loop while developing: slow checks deselected (pyproject's default).
 test-fast: $(TSTAMP)
@@ -39,3 +39,6 @@ bench: $(TSTAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+fuzz: $(TSTAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m fuzz tests/app/test_fuzz.py

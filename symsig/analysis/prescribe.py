@@ -67,6 +67,8 @@ def prescribe(
     beta_max = validate.positive("beta_max", beta_max)
     arch = Architecture(block=block, seq_len=seq_len, **architecture)
     check_start(1.0, rho0, arch.seq_len)
+    if validate.exact("rho0", rho0) >= 1:
+        raise validate.InputError("rho0 must be < 1 (rho0 = 1 is already collapsed: nothing to prescribe)")
     rho0 = float(rho0)
     thr = thresholds_from(thresholds)
     if alpha_max is None:  # twice the large-L linearised residual (s_v + s_b) L / ln(1/thr)

@@ -211,7 +211,7 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
     from ..analysis.prescribe import prescribe
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
-    result = prescribe(depth=args.depth, block=args.block, rho0=float(args.rho0), **kwargs)
+    result = prescribe(depth=args.depth, block=args.block, rho0=args.rho0, **kwargs)
     if not args.json:
         sys.stdout.write(result.summary + "\n")
         return None

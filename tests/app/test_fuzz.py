@@ -42,7 +42,14 @@ SKIP_OPTIONS = {"check": {"--constants"}, "report": {"--out"}, "latex": {"--out"
                 "boundary": {"--seq-len", "--certify", "--digits", "--depths"},
                 # finite T outside the X table (e^3 <= T <= e^8) is slow on a whole grid, not hung:
                 # prescribe --depth 3 --seq-len 1e8 takes 90 s (direct overlap at every point)
-                "prescribe": {"--seq-len"}, "diagram": {"--seq-len"}}
+                "prescribe": {"--seq-len"}, "diagram": {"--seq-len"},
+                # the network's size and depth set the Monte Carlo's cost (guarded by validate.LIMITS,
+                # tested among the known hostile inputs); fuzzed here: the architecture's values
+                "simulate": {"--depth", "--seeds", "--width", "--seq-len"},
+                "crosscheck": {"--depth", "--seeds", "--width", "--seq-len"},
+                # finite T at dps N evaluates the moments at N + 20 digits in mpmath (seconds to a
+                # minute); the dps paths are checked by tests/app/test_precision.py
+                "gradient": {"--dps"}, "critical": {"--dps"}, "propagate": {"--dps"}}
 #: Commands with their own bad-input tests, too slow to fuzz in-process (training, Hugging Face configs).
 OWN_TESTS = ("check", "latex", "train", "inspect")
 #: JSON keys and their mathematical ranges.
@@ -127,8 +134,10 @@ def invocations(draw) -> list[str]:
     return argv
 
 
-@pytest.mark.slow
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz  # opt-in (`make fuzz`): slow valid inputs near the deadline make it timing-dependent
+# derandomize: CI runs the same 100 cases every time (a new finding must not fail a colleague's
+# submission at random); explore other cases with --hypothesis-seed=N and derandomize off
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(invocations())
 def test_cli_contract(argv: list[str]) -> None:
     code, out, err = _run(argv)
@@ -178,6 +187,7 @@ def _flatten(data):
     ["gradient", "--beta", "1e160", "--rho", "0.1", "--json"], ["boundary", "--digits", "100000", "--json"],
     ["crosscheck", "--width", "8", "--seq-len", "8", "--depth", "1", "--seeds", "2", "--beta", "228198907619016.0",
      "--json"],
+    ["prescribe", "--depth", "3", "--json", "--rho0=1.0000000000000001"], ["prescribe", "--depth", "3", "--rho0", "1"],
 ])
 def test_known_hostile_inputs(argv: list[str]) -> None:
     """The inputs of the issue that once gave tracebacks, wrong numbers or hangs."""
