@@ -29,8 +29,9 @@ import numpy as np
 
 _SECOND = 4.0      # tail: last coefficient slab below tol, the one before below 4 tol
 _KEEP = 1e-3       # coefficients below _KEEP * tol (weighted) are set to 0 before the checks
-_CHUNK = 8192      # points per batch of bases: 2 x 12 x 8192 doubles (X) stay in a core's L2 cache
-                   # (the whole grid's bases do not: 2.2x slower on a 256 x 256 diagram)
+_CHUNK = 4096      # points per batch of Chebyshev bases: (12 + 12) x 4096 doubles (X) stay in a core's
+                   # L2 cache and are small enough for malloc to recycle without page faults (the bases
+                   # of a whole 256 x 256 grid at once made the X lookup 2-3x slower)
 
 
 def cheb_nodes(m: int) -> np.ndarray:
@@ -50,11 +51,12 @@ def _basis(t: np.ndarray, m: int) -> np.ndarray:
     return _basis_inplace(np.array(t, float, ndmin=1), m)
 
 
-def _basis_inplace(t: np.ndarray, m: int) -> np.ndarray:
-    """:func:`_basis`, clipping ``t`` (a float array, overwritten) in place."""
+def _basis_inplace(t: np.ndarray, m: int, buffer: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_basis`, clipping ``t`` (a float array, overwritten) in place; into ``buffer[:m, :t.size]``
+    if given (reused across chunks: a fresh large array costs page faults)."""
     np.minimum(t, 1.0, out=t)      # np.clip is slower; NaN stays NaN either way
     np.maximum(t, -1.0, out=t)
-    out = np.empty((m, t.size))
+    out = np.empty((m, t.size)) if buffer is None else buffer[:m, :t.size]
     out[0] = 1.0
     if m > 1:
         out[1] = t
@@ -181,9 +183,10 @@ class Panels:
                 seg -= hi
                 seg /= hi - lo
         vals = np.empty(order.size)
+        buffers = [np.empty((mk, min(_CHUNK, order.size))) for mk in self.m]
         for c0 in range(0, order.size, _CHUNK):
             c1 = min(c0 + _CHUNK, order.size)
-            bases = [_basis_inplace(t[c0:c1], mk) for t, mk in zip(ts, self.m)]
+            bases = [_basis_inplace(t[c0:c1], mk, buf) for t, mk, buf in zip(ts, self.m, buffers)]
             for p, a, b in groups:
                 a, b = max(a, c0), min(b, c1)
                 if a < b:
