@@ -184,13 +184,16 @@ class Panels:
                 seg /= hi - lo
         vals = np.empty(order.size)
         buffers = [np.empty((mk, min(_CHUNK, order.size))) for mk in self.m]
-        for c0 in range(0, order.size, _CHUNK):
-            c1 = min(c0 + _CHUNK, order.size)
-            bases = [_basis_inplace(t[c0:c1], mk, buf) for t, mk, buf in zip(ts, self.m, buffers)]
-            for p, a, b in groups:
-                a, b = max(a, c0), min(b, c1)
-                if a < b:
-                    vals[a:b] = _contract(self.coef[p], [bk[:, a - c0:b - c0] for bk in bases])
+        chunk, bases = -1, []
+        for p, a, b in groups:
+            while a < b:                                  # the group's pieces in successive chunks
+                c0 = a - a % _CHUNK
+                if c0 != chunk:
+                    chunk = c0
+                    bases = [_basis_inplace(t[c0:c0 + _CHUNK], mk, buf) for t, mk, buf in zip(ts, self.m, buffers)]
+                e = min(b, c0 + _CHUNK)
+                vals[a:e] = _contract(self.coef[p], [bk[:, a - c0:e - c0] for bk in bases])
+                a = e
         out[order] = vals
         return out, pid >= 0
 
