@@ -61,12 +61,12 @@ def flat_s2_rho_n(s2: Any, rho: Any, n: Any) -> tuple[np.ndarray, np.ndarray, np
     return s2f, np.broadcast_to(ra, shape).ravel(), nf, shape
 
 
-def at(n: np.ndarray, where: np.ndarray) -> np.ndarray:
+def n_at(n: np.ndarray, where: np.ndarray) -> np.ndarray:
     """n at the points ``where`` (index or mask array); an n of shape (1,) (one n for all) stays so."""
     return n if n.size == 1 else n[where]
 
 
-def full(n: np.ndarray, size: int) -> np.ndarray:
+def n_per_point(n: np.ndarray, size: int) -> np.ndarray:
     """n as an array of ``size`` points (for the direct method, which reads n point by point)."""
     return np.broadcast_to(n, (size,)) if n.size == 1 else n
 
