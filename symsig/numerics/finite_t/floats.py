@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .direct import moments_direct, overlap_direct
-from .inputs import check_k, flat_s2_n, flat_s2_rho_n, unflatten
+from .inputs import check_k, flat_s2_n, flat_s2_rho_n, n_at, n_per_point, unflatten
 from .tables import moment_table, overlap_table
 
 
@@ -41,15 +41,18 @@ def _moments(s2: Any, n: Any, k: int, squared: bool, fast: bool) -> np.ndarray |
     s2f, nf, shape = flat_s2_n(s2, n)
     out = np.ones(s2f.size)
     exact0 = (s2f == 0) & (nf > 1)
-    out[exact0] = nf[exact0] ** (-2.0 if squared else 1.0 - k)
+    out[exact0] = n_at(nf, exact0) ** (-2.0 if squared else 1.0 - k)
     todo = np.flatnonzero((s2f > 0) & (nf > 1))
     kind = "y2sq" if squared else {2: "y2", 3: "y3"}.get(k)
     if fast and _USE_TABLES[-1] and kind is not None and todo.size:
-        vals, hit = moment_table(kind, s2f[todo], nf[todo])
+        vals, hit = moment_table(kind, s2f[todo], n_at(nf, todo))
+        if hit.all():
+            out[todo] = vals
+            return unflatten(out, shape)
         out[todo[hit]] = vals[hit]
         todo = todo[~hit]
     if todo.size:
-        out[todo] = moments_direct(s2f[todo], nf[todo], k, squared)
+        out[todo] = moments_direct(s2f[todo], n_per_point(n_at(nf, todo), todo.size), k, squared)
     return unflatten(out, shape)
 
 
@@ -82,15 +85,18 @@ def overlap_np(s2: Any, rho: Any, n: Any, *, fast: bool = True) -> np.ndarray | 
     s2f, rf, nf, shape = flat_s2_rho_n(s2, rho, n)
     out = np.empty(s2f.size)
     trivial = (nf == 1) | (s2f == 0) | (rf == 0)
-    out[trivial] = 1.0 / nf[trivial]
+    out[trivial] = 1.0 / n_at(nf, trivial)
     one = ~trivial & (rf == 1)
     if one.any():
-        out[one] = y_moment_np(2, s2f[one], nf[one], fast=fast)
+        out[one] = y_moment_np(2, s2f[one], n_at(nf, one), fast=fast)
     todo = np.flatnonzero(~trivial & ~one)
     if fast and _USE_TABLES[-1] and todo.size:
-        vals, hit = overlap_table(s2f[todo], rf[todo], nf[todo])
+        vals, hit = overlap_table(s2f[todo], rf[todo], n_at(nf, todo))
+        if hit.all():
+            out[todo] = vals
+            return unflatten(out, shape)
         out[todo[hit]] = vals[hit]
         todo = todo[~hit]
     if todo.size:
-        out[todo] = overlap_direct(s2f[todo], rf[todo], nf[todo])
+        out[todo] = overlap_direct(s2f[todo], rf[todo], n_per_point(n_at(nf, todo), todo.size))
     return unflatten(out, shape)

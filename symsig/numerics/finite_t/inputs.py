@@ -39,22 +39,36 @@ def check_dps(dps: int | None) -> int:
 
 
 def flat_s2_n(s2: Any, n: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    """(s2, n) broadcast and flattened, with the common shape; checks s2 >= 0 finite, n integer >= 1."""
-    s2a, na = np.broadcast_arrays(np.asarray(s2, dtype=float), np.asarray(n, dtype=float))
+    """(s2, n, common shape): s2 broadcast and flattened; n likewise, or of shape (1,) when it is one
+    number (a grid of one T: it broadcasts in every use). Checks s2 >= 0 finite, n integer >= 1."""
+    s2a, na = np.asarray(s2, dtype=float), np.asarray(n, dtype=float)
+    shape = np.broadcast_shapes(s2a.shape, na.shape)
     if np.any(~(s2a >= 0)) or np.any(~np.isfinite(s2a)):
         raise ValueError("logit variance s2 must be finite and >= 0")
     if np.any(~(na >= 1)) or np.any(na != np.floor(na)) or np.any(~np.isfinite(na)):
         raise ValueError("n (number of states) must be an integer >= 1")
-    return s2a.ravel(), na.ravel(), s2a.shape
+    nf = na.reshape(1) if na.size == 1 else np.broadcast_to(na, shape).ravel()
+    return np.broadcast_to(s2a, shape).ravel(), nf, shape
 
 
 def flat_s2_rho_n(s2: Any, rho: Any, n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
-    """(s2, rho, n) broadcast and flattened, with the common shape; checks as above and |rho| <= 1."""
-    s2a, ra, na = np.broadcast_arrays(np.asarray(s2, float), np.asarray(rho, float), np.asarray(n, float))
-    s2f, nf, shape = flat_s2_n(s2a, na)
+    """(s2, rho, n, common shape) as in :func:`flat_s2_n` (rho like s2); checks as there and |rho| <= 1."""
+    s2a, ra = np.broadcast_arrays(np.asarray(s2, float), np.asarray(rho, float))
+    na = np.asarray(n, float)
+    s2f, nf, shape = flat_s2_n(np.broadcast_to(s2a, np.broadcast_shapes(s2a.shape, na.shape)), na)
     if np.any(~((ra >= -1) & (ra <= 1))):
         raise ValueError("correlation rho must be in [-1, 1]")
-    return s2f, ra.ravel(), nf, shape
+    return s2f, np.broadcast_to(ra, shape).ravel(), nf, shape
+
+
+def n_at(n: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """n at the points ``where`` (index or mask array); an n of shape (1,) (one n for all) stays so."""
+    return n if n.size == 1 else n[where]
+
+
+def n_per_point(n: np.ndarray, size: int) -> np.ndarray:
+    """n as an array of ``size`` points (for the direct method, which reads n point by point)."""
+    return np.broadcast_to(n, (size,)) if n.size == 1 else n
 
 
 def unflatten(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | float:

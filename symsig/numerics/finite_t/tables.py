@@ -160,14 +160,15 @@ def tables() -> dict[str, Panels]:
 
 
 def _lookup(kind: str, coords: list[np.ndarray], lg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Table values and hit mask; one log n for all points contracts the l-dimension once (cached)."""
-    tab = tables().get(kind)
-    if tab is None or lg.size == 0:
-        return np.full(lg.shape, np.nan), np.zeros(lg.shape, bool)
-    if np.all(lg == lg[0]):
+    """Table values and hit mask at the points ``coords``; log n ``lg`` per point or of shape (1,).
+    One log n for all points contracts the l-dimension once (cached)."""
+    tab, size = tables().get(kind), coords[0].size
+    if tab is None or size == 0:
+        return np.full(size, np.nan), np.zeros(size, bool)
+    if lg.size == 1 or np.all(lg == lg[0]):
         sliced = tab.at_last(lg[0])
         if sliced is None:
-            return np.full(lg.shape, np.nan), np.zeros(lg.shape, bool)
+            return np.full(size, np.nan), np.zeros(size, bool)
         return sliced(coords)
     return tab(coords + [lg])
 
@@ -178,7 +179,8 @@ _LAST: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
 def moment_table(kind: str, s2: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(E[Y_k] for kind 'y2', 'y3'; E[Y_2^2] for 'y2sq', mask) from the tables, flat arrays."""
+    """(E[Y_k] for kind 'y2', 'y3'; E[Y_2^2] for 'y2sq', mask) from the tables; flat arrays (n may
+    have shape (1,): one n for all points)."""
     last = _LAST.get(kind)
     if last is not None and last[0].shape == s2.shape and np.array_equal(last[0], s2) and np.array_equal(last[1], n):
         return last[2].copy(), last[3].copy()
@@ -200,7 +202,8 @@ def _moment_table(kind: str, s2: np.ndarray, n: np.ndarray) -> tuple[np.ndarray,
 
 
 def overlap_table(s2: np.ndarray, rho: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X, mask) = (X/E[Y2] from the x table) * (E[Y2] from the y2 table) for flat arrays."""
+    """(X, mask) = (X/E[Y2] from the x table) * (E[Y2] from the y2 table) for flat arrays (n as in
+    :func:`moment_table`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lg = np.log(n)
         ratio, hit = _lookup("x", [s2 / lg, np.sqrt(np.maximum(0.5 * (1.0 - rho), 0.0))], lg)
