@@ -92,8 +92,9 @@ def report(
     random network of width ``width`` and length ``seq_len`` (``seeds`` draws) unless
     ``simulation`` is False; the trainability diagram with the user's (beta, alpha_SA)
     points marked; the prescription for this depth; the critical conditions; the formulas
-    used, as MathML with their LaTeX (:mod:`symsig.app.mathml`). ``train_results`` (a ``symsig train --save`` JSON file or its
-    dict) adds a section with the training sweep's figure and agreement statistics.
+    used, as MathML with their LaTeX (:mod:`symsig.app.mathml`). ``train_results`` (a
+    ``symsig train --save`` JSON file or its dict) adds a section with the training sweep's
+    figure and agreement statistics.
     """
     from ..analysis.conditions import conditions
     from ..analysis.diagram import diagram
@@ -139,7 +140,8 @@ def report(
     tick(5, "plots and page")
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{arch.block}, {arch.activation}, L = {depth}"
-    png = plot_trajectories(finite, out_dir / "trajectories.png", title + f" (theory at T = {seq_len})", sims)
+    plot_trajectories(finite, out_dir / "trajectories.png", title + f" (theory at T = {seq_len})", sims)
+    png = (out_dir / "trajectories.png").read_bytes()
     plot_diagram(diag, out_dir / "diagram.png", point=(float(betas[0]), float(arch.alpha_sa)))
     for b in betas[1:]:  # mark every user point: redraw with the last one (the plot takes one point)
         plot_diagram(diag, out_dir / f"diagram-beta{b}.png", point=(float(b), float(arch.alpha_sa)))
@@ -228,7 +230,8 @@ def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
     from .plots import plot_train_sweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot_train_sweep(data, out_dir / "training.png")
+    png = out_dir / "training.png"
+    plot_train_sweep(data, png)
     s = data["settings"]
     fmt = lambda x: "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))  # noqa: E731
     rows = []
