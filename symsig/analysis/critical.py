@@ -122,7 +122,7 @@ def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any) -> Critic
 def _finite_array(name: str, x: Any) -> np.ndarray:
     try:
         a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         raise validate.InputError(f"{name} must be numbers, got {x!r}") from None
     if not np.all(np.isfinite(a)):
         raise validate.InputError(f"{name} must be finite")
