@@ -91,6 +91,7 @@ def test_api_contract(name: str, data: st.DataObject) -> None:
     ("diagram", {"depth": 4, "beta": "0.5:3:4", "alpha_sa": "0:2:3", "q0": 5e-324}),  # rho_L = 1 + 7e-12
     ("gradient", {"beta": 2, "rho": 0.1, "seq_len": 10**400}),  # OverflowError
     ("gradient", {"beta": 2**64, "rho": 0.1, "seq_len": 2**64}),  # Y3 = 4e42 returned
+    ("critical", {"beta": 2**64, "rho": 0.1, "seq_len": 2**64}),  # minutes in the 15-digit mpmath moments
 ])
 def test_api_findings(name: str, kwargs: dict[str, Any]) -> None:
     """What this fuzz found: each was a traceback from deep inside or a wrong number; now one line."""
