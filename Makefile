@@ -40,5 +40,7 @@ bench: $(TSTAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info
 
+# The generic CLI and API fuzz run in `make test` (derandomized, cheap values); this runs the
+# documented valid-but-slow inputs (tests/app/test_fuzz.py EXPENSIVE_VALID), minutes each.
 fuzz: $(TSTAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m fuzz tests/app/test_fuzz.py

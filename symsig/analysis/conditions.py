@@ -125,7 +125,7 @@ def exit_layer(*, rho0: Any = "0.3", q0: Any = 1, max_depth: int = 10000, **arch
 class Conditions(Result):
     """Critical conditions of one architecture (T -> infinity); None where not applicable.
 
-    ``rho_c``: 1 - 2/beta^2; ``chi``, ``xi``: slope at rho = 1 and depth scale (post-LN
+    ``rho_c``: 1 - 2/beta^2 (None when <= 0: nothing frozen, as in :func:`critical`); ``chi``, ``xi``: slope at rho = 1 and depth scale (post-LN
     blocks); ``alpha_sa_linear``/``alpha_sa_exact``: residual needed so that
     1 - rho_L >= eps (1 - rho_0) (post-LN); ``exit_layer``: first unfrozen layer;
     ``gamma``: pre-LN power-law exponent of 1 - rho_l (a_SA = a_MLP = 1).
@@ -160,5 +160,6 @@ def conditions(
     if arch.block in PRE_LN and closed and float(arch.alpha_sa) == float(arch.alpha_mlp) == 1:
         gamma = evaluate(preln_exponent_expr(arch.activation, arch.block)[2], arch, dps)
     rho_c = evaluate(rho_c_expr(), arch, dps)
+    rho_c = rho_c if rho_c > 0 else None  # as in critical(): no rho >= 0 is frozen (beta <= sqrt(2))
     layer = None if arch.finite_t else exit_layer(rho0=rho0, max_depth=depth, **architecture)
     return Conditions(rho_c, chi, xi, a_lin, a_exact, layer, gamma, dps=dps)

@@ -82,6 +82,8 @@ def critical(
     else:
         values = list(_eval_mp(beta, q_, p_, dps))
     if n is not None:
+        if dps is None:
+            check_float_moments(beta, q_, p_, n)
         values[2], values[3] = _finite_moments(beta, q_, p_, n, dps)
     beta_c, m, y2, y3, rho_c = values
     at_collapse = float(q_) == float(p_) if dps is None else numerics.to_mpf(q_) == numerics.to_mpf(p_)
@@ -122,7 +124,7 @@ def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any) -> Critic
 def _finite_array(name: str, x: Any) -> np.ndarray:
     try:
         a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         raise validate.InputError(f"{name} must be numbers, got {x!r}") from None
     if not np.all(np.isfinite(a)):
         raise validate.InputError(f"{name} must be finite")
@@ -138,6 +140,19 @@ def beta_c_np(q_: Any, p_: Any) -> np.ndarray:
 
 def _eval_mp(beta_: Any, q_: Any, p_: Any, dps: int) -> tuple[Any, ...]:
     return numerics.eval_mp(numerics.compile_mp(_ARGS, _exprs()), (beta_, q_, p_), dps)
+
+
+def check_float_moments(beta_: Any, q_: Any, p_: Any, n: int) -> None:
+    """Reject, in float mode, a logit variance s2 = beta^2 log(T) q (q - p) beyond the float finite-T
+    moments (:data:`symsig.numerics.finite_t.floats.S2_MAX_DIRECT`): beta = T = 2^64 ran for minutes."""
+    from ..numerics.finite_t.floats import S2_MAX_DIRECT
+    from ..theory.special import logit_variance
+    from ..theory.symbols import T
+
+    (s2,) = numerics.compile_np((beta, q, p, T), (logit_variance(),))(float(beta_), float(q_), float(p_), float(n))
+    if s2 > S2_MAX_DIRECT:
+        raise validate.InputError(f"logit variance s2 = beta^2 log(T) q (q - p) = {float(s2):.3g} is beyond the float "
+                                  f"finite-T moments (s2 <= {S2_MAX_DIRECT:g}); pass dps (--dps N) for mpmath")
 
 
 def _finite_moments(beta_: Any, q_: Any, p_: Any, n: int, dps: int | None) -> tuple[Any, Any]:

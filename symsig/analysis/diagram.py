@@ -23,6 +23,7 @@ import numpy as np
 from ..core import validate
 from ..core.architecture import Architecture
 from ..core.results import Result, mp_round
+from ..core.progress import track
 from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, steps
 from ..numerics.precision import GUARD_DIGITS, to_mpf
@@ -73,7 +74,9 @@ def sweep(arch: Architecture, beta: np.ndarray, alpha_sa: np.ndarray, depth: int
     params[_BETA], params[_ALPHA_SA] = np.asarray(beta, float)[None, :], np.asarray(alpha_sa, float)[:, None]
     shape = (np.size(alpha_sa), np.size(beta))
     y2_sum: Any = 0.0
-    for q, p, y2 in steps(bm, params, q0, rho0, depth, NUMPY):
+    # a bar per layer (terminal only): finite T outside the shipped tables or a quadrature
+    # activation at large q can take seconds to minutes per layer on a big grid
+    for q, p, y2 in track(steps(bm, params, q0, rho0, depth, NUMPY), "diagram layers", total=depth):
         y2_sum = y2_sum + y2
     with NUMPY.working():
         rho = p / q

@@ -82,7 +82,7 @@ def validate_point(b: Any, qq: Any, pp: Any, sv2: Any, T: Any, dps: Any) -> None
     validate.overlap(qq, pp)
     validate.nonnegative("sigma_v2", sv2)
     if T is not None:
-        validate.integer("T", T, 2)
+        validate.integer("T", T, 2, limit="seq_len")  # the finite-T moments are exact up to LIMITS["seq_len"]
     if validate.dps(dps) is None:
         for name, x in (("beta", b), ("q", qq), ("sigma_v2", sv2)):
             validate.double(name, x, divisor=name != "sigma_v2")

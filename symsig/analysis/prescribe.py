@@ -64,6 +64,7 @@ def prescribe(
     """Recommended region and safest (beta, alpha_SA) point (module docstring for the metric)."""
     depth = validate.integer("depth", depth, 1)
     n = validate.integer("resolution", resolution, 8)
+    validate.limited("grid points (resolution^2)", n * n, "grid")
     beta_max = validate.positive("beta_max", beta_max)
     arch = Architecture(block=block, seq_len=seq_len, **architecture)
     check_start(1.0, rho0, arch.seq_len)

@@ -40,13 +40,26 @@ ZONES = ("rank", "entropy", "vanishing", "trainable")
 OPTIONAL_THRESHOLDS = ("gradient",)
 
 
+#: Domains of the thresholds: rank, the fraction of the initial diversity 1 - rho_0 kept, in
+#: (0, 1) (1 or more asks the stack to create diversity: log(1/thr) <= 0 in every rule derived
+#: from it); entropy, a mean IPR, in (0, 1]; gradient, any positive value.
+THRESHOLD_RANGES: dict[str, tuple[Any, Any, tuple[bool, bool]]] = {
+    "rank": (0, 1, (False, False)), "entropy": (0, 1, (False, True)), "gradient": (0, None, (False, False))}
+
+
 def thresholds_from(user: dict[str, Any] | None) -> dict[str, float]:
-    """The default thresholds updated by the user's (validated: known names, positive values)."""
+    """The default thresholds updated by the user's (validated: a mapping of known names to
+    values in :data:`THRESHOLD_RANGES`)."""
+    from collections.abc import Mapping
+
+    if user is not None and not isinstance(user, Mapping):
+        raise validate.InputError(f"thresholds must be a mapping such as {{'rank': 0.01}}, got {user!r}")
     out = dict(DEFAULT_THRESHOLDS)
     for key, value in (user or {}).items():
         if key not in out and key not in OPTIONAL_THRESHOLDS:
             raise validate.InputError(f"unknown threshold {key!r}; choose from rank, entropy, gradient")
-        out[key] = validate.positive(f"threshold {key}", value)
+        lo, hi, closed = THRESHOLD_RANGES[key]
+        out[key] = validate.interval(f"threshold {key}", value, lo, hi, closed=closed)
     return out
 
 

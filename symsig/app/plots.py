@@ -1,7 +1,6 @@
 """Figures: trainability diagrams, trajectories, Figure 3 (matplotlib, Agg backend; PNG or SVG by suffix)."""
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,14 @@ def plot_diagram(diagram: Any, out: str | Path | None = None, *, point: tuple[fl
     given, and returns the matplotlib Figure.
     """
     from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    if out is not None and Path(out).suffix.lower() not in (".png", ".svg"):
-        raise validate.InputError(f"plot file must end in .png or .svg, got {Path(out).name}")
+    own = ax is None
+    out = plot_file(out)
     beta, alpha = np.asarray(diagram.beta), np.asarray(diagram.alpha_sa)
     order = ("rank", "entropy", "trainable", "vanishing")
     codes = np.vectorize({z: i for i, z in enumerate(order)}.get)(np.asarray(diagram.zone, dtype=object))
-    if ax is None:
-        ax = Figure(figsize=(6.4, 4.8), dpi=120).subplots()
-    fig = ax.figure
+    fig, (ax,) = figure_axes(ax, 1, (6.4, 4.8), dpi=120)
     cmap = ListedColormap([COLOURS[z] for z in order])
     ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
     for kind, style in (("rank", "k-"), ("entropy", "k--")):
@@ -55,27 +51,60 @@ def plot_diagram(diagram: Any, out: str | Path | None = None, *, point: tuple[fl
     arch = getattr(diagram, "architecture", {}) or {}
     ax.set_title(title or f"{arch.get('block', '')} {arch.get('activation', '')}, L = {diagram.depth}, "
                  rf"$\rho_0$ = {diagram.rho0:g}", fontsize=10)
-    fig.tight_layout()
+    if own:  # the caller's figure keeps its own layout
+        fig.tight_layout()
     if out is not None:
         fig.savefig(out)
     return fig
 
 
+def figure_axes(axes: Any, n: int, figsize: tuple[float, float], **figure: Any) -> tuple[Any, list[Any]]:
+    """(Figure, n Axes): the caller's ``axes`` (a sequence of exactly ``n`` Axes of one figure; a
+    single Axes when n = 1) or a new figure of one row of ``n`` panels. Never touches pyplot."""
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    if axes is None:
+        fig = Figure(figsize=figsize, **figure)
+        return fig, list(fig.subplots(1, n, squeeze=False)[0])
+    if isinstance(axes, Axes):
+        axes = [axes]
+    try:
+        axes = list(np.ravel(np.asarray(axes, dtype=object)))
+    except TypeError:
+        raise validate.InputError(f"axes must be a sequence of {n} matplotlib Axes, got {type(axes).__name__}") from None
+    if len(axes) != n or not all(isinstance(a, Axes) for a in axes):
+        raise validate.InputError(f"this plot draws {n} panel(s): pass {n} matplotlib Axes, got {len(axes)} "
+                                  f"({', '.join(sorted({type(a).__name__ for a in axes})) or 'none'})")
+    if len({id(a.figure) for a in axes}) != 1:
+        raise validate.InputError("the axes must belong to one figure")
+    return axes[0].figure, axes
+
+
+def plot_file(out: str | Path | None) -> Path | None:
+    """``out`` as a Path after checking its suffix (.png or .svg); None stays None."""
+    if out is None:
+        return None
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    return out
+
+
 def plot_trajectories(
-    trajectories: dict[str, Any], path: Path, title: str, simulations: dict[str, Any] | None = None
-) -> bytes:
+    trajectories: dict[str, Any], out: str | Path | None = None, title: str | None = None,
+    simulations: dict[str, Any] | None = None, *, axes: Any = None,
+) -> Any:
     """rho and Y2 per layer for each curve (theory lines; Monte Carlo points with 1-SE bars).
 
-    ``trajectories`` maps a label to a :class:`symsig.propagate.Trajectory`;
-    ``simulations`` maps the same labels to :class:`symsig.simulate.SimResult`.
-    Saved to ``path`` (PNG); the PNG bytes are returned.
+    ``trajectories`` maps a label to a :class:`symsig.core.results.Trajectory`;
+    ``simulations`` maps the same labels to Monte Carlo results (rho, rho_err, Y2, Y2_err).
+    Draws two panels (rho, Y2) on ``axes`` -- a sequence of exactly two Axes of one figure
+    (else ValueError) -- or on a new figure; saves to ``out`` (.png or .svg) when given
+    and returns the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_rho, ax_y2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    out = plot_file(out)
+    fig, (ax_rho, ax_y2) = figure_axes(axes, 2, (10, 3.8), layout="constrained")
     for label, traj in trajectories.items():
         layers = range(len(traj.rho))
         (line,) = ax_rho.plot(layers, [float(x) for x in traj.rho], label=f"theory, {label}")
@@ -90,16 +119,15 @@ def plot_trajectories(
     for ax in (ax_rho, ax_y2):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    path.write_bytes(buf.getvalue())
-    return buf.getvalue()
+    if title:
+        fig.suptitle(title)
+    if out is not None:
+        fig.savefig(out, dpi=110)
+    return fig
 
 
 def plot_figure3(
-    path: str,
+    out: str | Path | None = None,
     betas: Sequence[float] | None = None,
     configs: Sequence[tuple[int, int]] = ((256, 2048), (512, 4096)),
     q: float = 1.0,
@@ -108,26 +136,27 @@ def plot_figure3(
     seeds: int = 4,
     mc: bool = True,
     seed: int = 0,
-) -> str:
+    *,
+    ax: Any = None,
+) -> Any:
     """Figure 3: scaled E||dL/dW_Q||^2 vs beta; asymptotic and finite-T theory, MC points.
 
     ``configs`` lists (d, T) pairs; finite-T curves are drawn for each distinct T and
     Monte Carlo points (mean +- standard error over ``seeds``) for each pair when
-    ``mc``. Saves to ``path`` (format from the suffix, e.g. .png or .svg); returns path.
+    ``mc``. Draws on ``ax`` when given (else on a new figure), saves to ``out`` (.png or
+    .svg) when given, and returns the matplotlib Figure.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from ..analysis.gradient import grad_wq_scaled_np
     from ..simulation.gradient_mc import simulate_grad_wq_sweep
 
+    out = plot_file(out)
+    fig, (ax,) = figure_axes(ax, 1, (6, 4), layout="tight")
     mc_betas = list(betas) if betas is not None else [0.01, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0]
     fine = np.linspace(0.01, max(mc_betas), 120)
-    fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(fine, grad_wq_scaled_np(fine, q, p, sigma_v2), "k-", label=r"$T\to\infty$")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, T in enumerate(sorted({T for _, T in configs})):
         theory = grad_wq_scaled_np(fine, q, p, sigma_v2, T=T)
         ax.plot(fine, theory, "--", color=colors[i % len(colors)], label=f"theory T={T}")
@@ -139,17 +168,17 @@ def plot_figure3(
     ax.set_xlabel(r"$\beta$")
     ax.set_ylabel(r"$\|\partial L/\partial W_Q\|_F^2\,T\,d^{-2}/\sqrt{\log T}$")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    if out is not None:
+        fig.savefig(out)
+    return fig
 
 
 #: Line colour of each theory's zone boundaries on the training figure.
 THEORY_COLOURS = {"asymptotic": "black", "finite_T": "#c000c0"}
 
 
-def plot_train_sweep(data: dict[str, Any], out: str | Path, *, title: str | None = None) -> Path:
+def plot_train_sweep(data: dict[str, Any], out: str | Path | None = None, *, title: str | None = None,
+                     axes: Any = None) -> Any:
     """Final held-out loss over (beta, alpha_SA), one panel per learning rate, with the
     predicted zone boundaries on top and the prescribed point starred.
 
@@ -158,25 +187,24 @@ def plot_train_sweep(data: dict[str, Any], out: str | Path, *, title: str | None
     ln((1 - rho_L)/(1 - rho0)) - ln(thr_rank) (rank collapse, solid) and
     mean Y2 - thr_entropy (entropy collapse, dashed), for the T -> infinity theory
     (black) and at the trained T (magenta). Diverged points are marked "div".
+    Draws on ``axes`` -- a sequence of exactly one Axes per learning rate, of one figure
+    (else ValueError) -- or on a new figure; saves to ``out`` (.png or .svg) when given and
+    returns the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    out = Path(out)
-    if out.suffix.lower() not in (".png", ".svg"):
-        raise validate.InputError(f"plot file must end in .png or .svg, got {out.name}")
+    out = plot_file(out)
     beta, alpha = np.asarray(data["beta"], float), np.asarray(data["alpha_sa"], float)
     losses = [np.array([[np.nan if v is None else v for v in row] for row in grid], float) for grid in data["loss"]]
     finite = np.concatenate([g[np.isfinite(g)] for g in losses]) if losses else np.zeros(0)
     vmin, vmax = (float(finite.min()), float(max(finite.max(), data["unigram_loss"]))) if finite.size else (0.0, 1.0)
     n = len(data["lr"])
-    fig, axes = plt.subplots(1, n, figsize=(5.6 * n + 0.8, 4.6), dpi=120, squeeze=False)
+    if n == 0:
+        raise validate.InputError("training results hold no learning rate")
+    fig, panels = figure_axes(axes, n, (5.6 * n + 0.8, 4.6), dpi=120)
     rho0 = data["input_geometry"]["rho0"]
     handles = []
-    for k, ax in enumerate(axes[0]):
+    for k, ax in enumerate(panels):
         grid = losses[k]
         if beta.size > 1 and alpha.size > 1:
             mesh = ax.pcolormesh(beta, alpha, np.ma.masked_invalid(grid), cmap="viridis", vmin=vmin, vmax=vmax,
@@ -222,12 +250,12 @@ def plot_train_sweep(data: dict[str, Any], out: str | Path, *, title: str | None
         ax.set_ylim(alpha.min() - pad_a, alpha.max() + pad_a)
     if data.get("prescribed"):
         handles.append(Line2D([], [], marker="*", color="gold", mec="k", ms=12, ls="none", label="prescribed point"))
-    fig.colorbar(mesh, ax=axes[0].tolist(), label=f"final held-out loss (nats; unigram {data['unigram_loss']:.2f})")
+    fig.colorbar(mesh, ax=panels, label=f"final held-out loss (nats; unigram {data['unigram_loss']:.2f})")
     if handles:
-        axes[0][0].legend(handles=handles, loc="upper right", fontsize=6.5, framealpha=0.85)
+        panels[0].legend(handles=handles, loc="upper right", fontsize=6.5, framealpha=0.85)
     s = data["settings"]
     fig.suptitle(title or f"{s['block']} {s['activation']}{' causal' if s['causal'] else ''}: L = {s['depth']}, "
                  f"d = {s['width']}, T = {s['seq_len']}, {s['steps']} steps, {len(data['seed'])} seed(s)", fontsize=10)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    if out is not None:
+        fig.savefig(out)
+    return fig

@@ -60,10 +60,14 @@ def _page(title: str, sections: list[tuple[str, str]]) -> str:
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
         "font-family:monospace;font-size:13px;text-align:right}th{background:#f3f3f3}"
         "img{max-width:100%}code{background:#f6f6f6}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6}"
+        ".formula{overflow-x:auto;overflow-y:hidden;max-width:100%;padding:.3em 0 .3em 1.5em;white-space:nowrap}"
+        ".formula math{display:inline math;math-style:normal;font-size:1.15em}"
+        "p.label{margin:1.2em 0 0;color:#555;font-size:13px}details{margin:0 0 .5em;font-size:12px}"
+        "summary{cursor:pointer;color:#555}"
     )
     body = "".join(f"<section><h2>{html.escape(h)}</h2>{content}</section>" for h, content in sections)
     return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'/><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
 
@@ -87,9 +91,10 @@ def report(
     Theory at T -> infinity and at the exact finite ``seq_len``; Monte Carlo of a real
     random network of width ``width`` and length ``seq_len`` (``seeds`` draws) unless
     ``simulation`` is False; the trainability diagram with the user's (beta, alpha_SA)
-    points marked; the prescription for this depth; the critical conditions; the LaTeX
-    of the formulas used. ``train_results`` (a ``symsig train --save`` JSON file or its
-    dict) adds a section with the training sweep's figure and agreement statistics.
+    points marked; the prescription for this depth; the critical conditions; the formulas
+    used, as MathML with their LaTeX (:mod:`symsig.app.mathml`). ``train_results`` (a
+    ``symsig train --save`` JSON file or its dict) adds a section with the training sweep's
+    figure and agreement statistics.
     """
     from ..analysis.conditions import conditions
     from ..analysis.diagram import diagram
@@ -135,7 +140,8 @@ def report(
     tick(5, "plots and page")
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{arch.block}, {arch.activation}, L = {depth}"
-    png = plot_trajectories(finite, out_dir / "trajectories.png", title + f" (theory at T = {seq_len})", sims)
+    plot_trajectories(finite, out_dir / "trajectories.png", title + f" (theory at T = {seq_len})", sims)
+    png = (out_dir / "trajectories.png").read_bytes()
     plot_diagram(diag, out_dir / "diagram.png", point=(float(betas[0]), float(arch.alpha_sa)))
     for b in betas[1:]:  # mark every user point: redraw with the last one (the plot takes one point)
         plot_diagram(diag, out_dir / f"diagram-beta{b}.png", point=(float(b), float(arch.alpha_sa)))
@@ -154,9 +160,7 @@ def report(
     traj_head = ["layer"] + [f"{h} ({k})" for k in trajs for h in ("rho T→∞", f"rho T={seq_len}", "rho MC")]
     cond_rows = [[b, k, "-" if v is None else v] for b, c in cond.items() for k, v in c.to_dict().items()]
     formulas = "".join(
-        f"<p>{html.escape(f.section)}: {html.escape(f.label)}</p><pre>{html.escape(f.tex())}</pre>"
-        for f in latex_formulas()
-        if f.section in ("REM", "Layer maps") or f.label.startswith(arch.block)
+        formula_html(f) for f in latex_formulas() if f.section in ("REM", "Layer maps") or f.label.startswith(arch.block)
     )
     sections = [
         ("Setting", f"<p><code>{html.escape(settings)}</code>, rho_0 = {rho0}, depth L = {depth}, "
@@ -183,7 +187,8 @@ def report(
         ),
         ("Prescription", f"<p>{html.escape(presc.summary)}</p>"),
         ("Critical conditions (30 digits)", _table(["beta", "quantity", "value"], cond_rows)),
-        ("Formulas used (LaTeX)", formulas),
+        ("Formulas used", "<p>Printed from the library's SymPy expressions (MathML); "
+                          "each formula's LaTeX is under it.</p>" + formulas),
     ]
     if training is not None:
         sections.insert(-1, training_section(training, out_dir))
@@ -225,7 +230,8 @@ def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
     from .plots import plot_train_sweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot_train_sweep(data, out_dir / "training.png")
+    png = out_dir / "training.png"
+    plot_train_sweep(data, png)
     s = data["settings"]
     fmt = lambda x: "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))  # noqa: E731
     rows = []
@@ -239,14 +245,25 @@ def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
     text = (f"<p>{s['block']} {s['activation']}{' (causal)' if s['causal'] else ''}, L = {s['depth']}, d = {s['width']}, "
             f"T = {s['seq_len']}, {s['steps']} steps of batch {s['batch_size']}, {len(data['runs'])} runs in "
             f"{data['seconds']:.0f} s; unigram loss {data['unigram_loss']:.3f}. Lines: predicted zone boundaries "
-            "(black T &rarr; &infin;, magenta finite T); star: the prescribed point (docs/training.md).</p>")
+            "(black T → ∞, magenta finite T); star: the prescribed point (docs/training.md).</p>")
     table = _table(["lr", "theory", "prescribed loss", "AUC", "Spearman rho_L", "Spearman Y2",
                     "collapsed worse", "trainable worse"], rows)
     return "Training across the diagram", _img(png.read_bytes(), "training sweep") + text + table
 
 
+def formula_html(f: Any) -> str:
+    """One formula of :func:`symsig.app.latex.formulas`: its label, the equation as MathML in a
+    box that scrolls sideways when wide, and its LaTeX (collapsed) for copy-paste."""
+    from .mathml import equation
+
+    tex = f.tex()
+    return (f"<p class='label'>{html.escape(f.section)}: {html.escape(f.label)}</p>"
+            f"<div class='formula'>{equation(f.lhs, f.expr, tex)}</div>"
+            f"<details><summary>LaTeX</summary><pre>{html.escape(tex)}</pre></details>")
+
+
 def _img(png: bytes, alt: str) -> str:
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'/>"
 
 
 def print_summary(rep: Report, stream: Any = None) -> None:

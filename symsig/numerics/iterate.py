@@ -128,8 +128,10 @@ def check_parameters(m: Any, params: Sequence[Any]) -> None:
 
 
 def check_double(m: Any, params: Sequence[Any], q0: Any) -> None:
-    """Float iteration: no parameter (scalar or grid) or q0 above validate.DOUBLE_RANGE (tiny ones
-    that underflow to a 0/0 raise where it happens, pointing to dps)."""
+    """Float iteration: no parameter (scalar or grid) or q0 above validate.DOUBLE_RANGE, and no q0
+    below it either (rho = p/q: q0 = 5e-324 gave rho_L = 1 + 7e-12); tiny parameters that underflow
+    to a 0/0 raise where it happens, pointing to dps."""
+    validate.double("q0", float(np.min(np.abs(np.asarray(q0, dtype=float)))), divisor=True)
     for name, x in (("q0", q0), *((str(s).lower(), v) for s, v in zip(m.args[2:], params))):
         validate.double(name, float(np.max(np.abs(np.asarray(x, dtype=float)))))
 

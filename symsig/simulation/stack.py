@@ -374,6 +374,7 @@ def simulate(
     from ..core.architecture import Architecture
 
     arch = Architecture(**architecture, seq_len=seq_len)
+    rho0, q0 = validate.number("rho0", rho0), validate.number("q0", q0)  # before float(): 10**400, "abc"
     fields_ = {k: v for k, v in arch.to_dict().items() if k != "seq_len"}
     sim = simulate_stack(
         **{k: (float(v) if k not in ("block", "activation") else v) for k, v in fields_.items()},

@@ -248,5 +248,5 @@ def test_monte_carlo_matches_finite_t_theory_figure3_size() -> None:
 
 def test_plot_figure3(tmp_path: Path) -> None:
     for suffix in ("png", "svg"):
-        out = plot_figure3(str(tmp_path / f"fig3.{suffix}"), betas=[0.5, 2.0], configs=((16, 32),), seeds=2)
-        assert Path(out).stat().st_size > 1000
+        fig = plot_figure3(tmp_path / f"fig3.{suffix}", betas=[0.5, 2.0], configs=((16, 32),), seeds=2)
+        assert (tmp_path / f"fig3.{suffix}").stat().st_size > 1000 and fig.axes

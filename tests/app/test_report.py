@@ -37,6 +37,33 @@ def test_report_files(small_report) -> None:
     assert "1.690308509457033155019236654731890585261571780227" in page  # beta_c(rho0 = 0.3), 50 digits
 
 
+def test_report_formulas_are_mathml(small_report) -> None:
+    """The page is well-formed (HTML and XML parsers); every formula is a <math> element with its
+    LaTeX kept (annotation and a collapsed <details>); Piecewise prints as cases, not as text."""
+    import xml.etree.ElementTree as ET
+    from html.parser import HTMLParser
+
+    from symsig.app.latex import formulas
+
+    _, out = small_report
+    page = (out / "index.html").read_text()
+    HTMLParser().feed(page)
+    root = ET.fromstring(page.removeprefix("<!DOCTYPE html>"))
+    m = "{http://www.w3.org/1998/Math/MathML}"
+    boxes = [div for div in root.iter("div") if div.get("class") == "formula"]
+    shown = [f for f in formulas() if f.section in ("REM", "Layer maps") or f.label.startswith("post-ln")]
+    assert len(boxes) == len(shown) >= 15
+    for box, f in zip(boxes, shown):
+        (math,) = list(box)
+        assert math.tag == m + "math" and math.find(f"{m}semantics/{m}annotation").text == f.tex()
+    assert len([d for d in root.iter("details") if d.findtext("pre") in {f.tex() for f in shown}]) == len(shown)
+    assert "piecewise(" not in page.lower()
+    cases = [t for t in root.iter(m + "mtable")]
+    assert len(cases) >= 2  # free energy and Parisi m
+    assert all(t.text == "otherwise" for t in root.iter(m + "mtext") if t.text.startswith("other"))
+    assert "overflow-x:auto" in page  # wide formulas scroll inside their box
+
+
 def test_report_renders_in_headless_chromium(small_report, tmp_path) -> None:
     _, out = small_report
     browser = require_tool("chromium")

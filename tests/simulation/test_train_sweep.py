@@ -83,7 +83,7 @@ def test_dask_sweep_equals_local() -> None:
     (["--depth", "ten"], "invalid int value"),
     (["--dtype", "float16"], "invalid choice"),
     (["--diagram-resolution", "1"], "diagram_resolution"),
-    (["--entropy-threshold", "0"], "threshold entropy must be > 0"),
+    (["--entropy-threshold", "0"], "threshold entropy must lie in (0, 1]"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, capsys) -> None:
     with pytest.raises(SystemExit) as exc:

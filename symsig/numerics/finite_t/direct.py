@@ -67,12 +67,23 @@ def moments_direct(s2: np.ndarray, n: np.ndarray, k: int, squared: bool) -> np.n
     return moment_integrals(s2, n, (k,))[k]
 
 
+#: Distinct overlap points from which the direct method shows a progress bar (on a terminal).
+PROGRESS_FROM = 200
+
+
 def overlap_direct(s2: np.ndarray, rho: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """X for flat arrays with s2 > 0, 0 < |rho| < 1, real n >= 2 (one :func:`overlap_point` each)."""
-    sig = np.sqrt(s2)
-    u_lo, u_hi = u_range(sig[:, None], n, S_LO_X, S_HI)
-    return np.array([overlap_point(float(sig[i]), float(rho[i]), float(n[i]), float(u_lo[i]), float(u_hi[i]))
-                     for i in range(s2.size)])
+    """X for flat arrays with s2 > 0, 0 < |rho| < 1, real n >= 2 (one :func:`overlap_point` per
+    distinct (s2, rho, n): on a diagram the first layer's state is one per beta, not per point)."""
+    from ...core.progress import track
+
+    points, inverse = np.unique(np.stack([s2, rho, n], axis=1), axis=0, return_inverse=True)
+    sig = np.sqrt(points[:, 0])
+    u_lo, u_hi = u_range(sig[:, None], points[:, 2], S_LO_X, S_HI)
+    show = None if len(points) >= PROGRESS_FROM else False  # 2-90 ms a point: minutes on a grid
+    values = np.array([overlap_point(float(sig[i]), float(points[i, 1]), float(points[i, 2]), float(u_lo[i]),
+                                     float(u_hi[i]))
+                       for i in track(range(len(points)), "finite-T overlap X (direct method)", enabled=show)])
+    return values[np.ravel(inverse)]
 
 
 def one_state(y: np.ndarray, sig: float, ks: tuple[int, ...]) -> dict:
@@ -98,6 +109,13 @@ def c_step(a: float, ar: float, log_eps: float) -> float:
     return min(max(smooth, strip), math.pi / math.sqrt(0.5 * log_eps))
 
 
+def grid_error(sig: float, rho: float, nodes: int) -> InputError:
+    """The one-line error of an overlap point whose grids would outgrow memory."""
+    return InputError(f"the finite-T overlap X at logit variance s2 = {sig * sig:.3g}, rho = {rho:.6g} needs a "
+                      f"{nodes}-node grid (> {MAX_GRID}); such a frozen attention is beyond the direct method "
+                      "(use a smaller beta or q, or T -> infinity)")
+
+
 def overlap_point(sig: float, rho: float, n: float, u_lo: float, u_hi: float,
                   n_u: int = N_UX, log_eps: float = LOG_EPS, z_tail: float = Z_TAIL) -> float:
     """X at one point (0 < |rho| < 1, sigma > 0, n >= 2) on the (u, u') grid [u_lo, u_hi]^2.
@@ -120,6 +138,8 @@ def overlap_point(sig: float, rho: float, n: float, u_lo: float, u_hi: float,
     ar = abs(rho)
     a, si = sig * math.sqrt(ar), sig * math.sqrt(1.0 - ar)
     n_u = max(n_u, math.ceil((u_hi - u_lo) / (RIDGE * math.sqrt(1.0 + 2.0 * si * si))) + 1)
+    if n_u > MAX_GRID:  # before allocating it (q0 = 2^64 at finite T asked for 1e12 nodes)
+        raise grid_error(sig, rho, n_u)
     u = np.linspace(u_lo, u_hi, n_u)
     h = u[1] - u[0]
     hc_max = c_step(a, ar, log_eps)
@@ -133,9 +153,7 @@ def overlap_point(sig: float, rho: float, n: float, u_lo: float, u_hi: float,
     if not aligned:                   # tiny |rho|: evaluate G at every (u, c) node
         m0 = math.ceil(cmax / hc_max)
     if max(n_u, 2 * m0 + 1) > MAX_GRID:  # e.g. beta ~ 1e14: the grids outgrow memory
-        raise InputError(f"the finite-T overlap X at logit variance s2 = {sig * sig:.3g}, rho = {rho:.6g} needs a "
-                         f"{max(n_u, 2 * m0 + 1)}-node grid (> {MAX_GRID}); such a frozen attention is beyond "
-                         "the direct method (use a smaller beta, or T -> infinity)")
+        raise grid_error(sig, rho, max(n_u, 2 * m0 + 1))
     hc = h / (q * a) if aligned else hc_max
     c = hc * np.arange(-m0, m0 + 1)
     wc = hc * np.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)

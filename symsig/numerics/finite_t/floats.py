@@ -18,12 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from ...core.validate import InputError
 from .direct import moments_direct, overlap_direct
 from .inputs import check_k, flat_s2_n, flat_s2_rho_n, n_at, n_per_point, unflatten
 from .tables import moment_table, overlap_table
 
 
 _USE_TABLES = [True]
+#: Largest logit variance of the float direct moments: 1 - E[Y2] ~ s2^(-1/2) holds there to 5 digits
+#: (n = 100 and 2^64); above it the double-precision integrals lose it (s2 = 1e15: E[Y2] < E[Y3];
+#: 1e16: E[Y2] = 1.3e7, returned silently before this bound).
+S2_MAX_DIRECT = 1e10
 
 
 @contextmanager
@@ -52,6 +57,9 @@ def _moments(s2: Any, n: Any, k: int, squared: bool, fast: bool) -> np.ndarray |
         out[todo[hit]] = vals[hit]
         todo = todo[~hit]
     if todo.size:
+        if s2f[todo].max() > S2_MAX_DIRECT:
+            raise InputError(f"the finite-T moments at logit variance s2 = {s2f[todo].max():.3g} are beyond the float "
+                             f"direct method (s2 <= {S2_MAX_DIRECT:g}); pass dps (--dps N) for mpmath, or omit seq_len")
         out[todo] = moments_direct(s2f[todo], n_per_point(n_at(nf, todo), todo.size), k, squared)
     return unflatten(out, shape)
 
