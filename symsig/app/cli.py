@@ -105,7 +105,7 @@ def _cmd_report(args: argparse.Namespace) -> Any:
     from .report import print_summary, report
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
-    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=not args.json,
+    rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=None if not args.json else False,
                  seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=args.simulation,
                  train_results=args.train_results, **kwargs)
     if not args.json:
@@ -119,7 +119,7 @@ def _cmd_simulate(args: argparse.Namespace) -> Any:
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "seq_len"}
     return simulate(**kwargs, width=args.width, seq_len=args.seq_len, depth=args.depth, seeds=args.seeds,
-                    seed=args.seed, rho0=args.rho0, q0=args.q0, progress=not args.json)
+                    seed=args.seed, rho0=args.rho0, q0=args.q0, progress=None if not args.json else False)
 
 
 def _cmd_latex(args: argparse.Namespace) -> Any:

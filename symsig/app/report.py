@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from ..analysis.critical import critical
 from ..analysis.propagate import propagate
 from ..core import validate
+from ..core.progress import Progress
 from ..core.architecture import Architecture
 
 DIGITS = 50
@@ -37,15 +38,6 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "png": self.png, "critical": self.critical, "trajectories": self.trajectories}
-
-
-def _progress(step: int, total: int, what: str) -> None:
-    width = 24
-    done = int(width * step / total)
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} {what:<40}")
-    if step == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -82,7 +74,7 @@ def report(
     width: int = 256,
     seeds: int = 2,
     simulation: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     train_results: str | Path | dict[str, Any] | None = None,
     **architecture: Any,
 ) -> Report:
@@ -112,7 +104,13 @@ def report(
     training = load_training(train_results) if train_results is not None else None
     out_dir = validate.output("out", out, directory=True)
     steps = 7
-    tick: Callable[[int, str], None] = (lambda i, w: _progress(i, steps, w)) if progress else (lambda i, w: None)
+    bar, reached = Progress(steps, "report", progress), [0]
+
+    def tick(i: int, what: str) -> None:  # part i of the report starts (i = steps: done)
+        bar.step(what, n=i - reached[0])
+        reached[0] = i
+        if i == steps:
+            bar.close()
     fields = {k: v for k, v in arch.to_dict().items() if k not in ("beta", "seq_len")}
 
     tick(0, "critical values (50 digits)")

@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..core import validate
+from ..core.progress import Progress
 from ..core.names import ACTIVATIONS, BLOCKS, block_names
 from ..core.results import Result, jsonable
 from ..core.stats import mean_err
@@ -164,28 +165,6 @@ def _append_tokens(rec: dict[str, list], suffix: str, stats: tuple[float, float,
     rec["rho_pos" + suffix].append(rho_pos)
 
 
-class _Progress:
-    """Minimal text progress bar on stderr (no dependency)."""
-
-    def __init__(self, total: int, enabled: bool, width: int = 30) -> None:
-        self.total, self.enabled, self.width = total, enabled, width
-        self.done, self.t0 = 0, time.perf_counter()
-
-    def tick(self) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        frac = self.done / self.total
-        bar = "#" * int(frac * self.width)
-        el = time.perf_counter() - self.t0
-        eta = el / frac - el if frac > 0 else 0.0
-        sys.stderr.write(f"\rsimulate [{bar:<{self.width}}] {self.done}/{self.total} "
-                         f"{el:6.1f}s eta {eta:6.1f}s")
-        if self.done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def _check_real(name: str, val: Any, *, lo: float | None = None, lo_strict: bool = False,
                 hi: float | None = None) -> float:
     return validate.interval(name, val, lo, hi, closed=(not lo_strict, True))
@@ -264,7 +243,7 @@ def simulate_stack(
     out_proj: bool = False,
     heads: int = 1,
     mlp_width: int | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     act_fn: ActFn | None = None,
     dtype: Any = np.float64,
 ) -> SimResult:
@@ -293,9 +272,9 @@ def simulate_stack(
         raise InputError("act_fn applies to a named block; a Layer block carries its own activations")
     run = _Run(_block_network(block, activation if act_fn is None else act_fn, s), s["depth"], s["seq_len"],
                s["width"], s["rho0"], s["q0"], np.dtype(s["dtype"]))
-    bar = _Progress(s["seeds"] * s["depth"], progress)
-    runs = [_run_seed(np.random.default_rng(ss), run, bar.tick)
-            for ss in np.random.SeedSequence(s["seed"]).spawn(s["seeds"])]
+    with Progress(s["seeds"] * s["depth"], "simulate", progress) as bar:
+        runs = [_run_seed(np.random.default_rng(ss), run, bar.step)
+                for ss in np.random.SeedSequence(s["seed"]).spawn(s["seeds"])]
     samples = {k: np.stack([r[k] for r in runs]) for k in _PER_SEED_KEYS}
     for arr in samples.values():
         arr.setflags(write=False)
