@@ -35,6 +35,7 @@ LIMITS: dict[str, int] = {
     "width": 16_384,         # width of a simulated network
     "seeds": 10_000,         # simulated networks
     "cells": 200_000_000,    # values held by one simulated network (1.6 GB in float64)
+    "overlap": 2_000,        # distinct finite-T overlaps X in one layer by the direct method (2-90 ms each)
 }
 _LIFTED = [False]
 #: Largest decimal exponent accepted in a number (keeps exact arithmetic finite).
@@ -52,13 +53,13 @@ def no_limits() -> Iterator[None]:
         _LIFTED[0] = before
 
 
-def limited(name: str, value: int, key: str | None = None) -> int:
+def limited(name: str, value: int, key: str | None = None, why: str = "it would run for very long or exhaust memory") -> int:
     """``value`` unless it exceeds ``LIMITS[key]`` (and the guards are not lifted)."""
     limit = LIMITS[key or name]
     if value > limit and not _LIFTED[0]:
         shown = str(value) if value < 10**20 else f"{str(value)[:6]}... ({len(str(value))} digits)"
-        raise InputError(f"{name} = {shown} exceeds the guard {limit} (it would run for very long or exhaust "
-                         "memory); pass --no-limits (Python: symsig.core.validate.no_limits()) to run it anyway")
+        raise InputError(f"{name} = {shown} exceeds the guard {limit} ({why}); pass --no-limits "
+                         "(Python: symsig.core.validate.no_limits()) to run it anyway")
     return value
 
 

@@ -224,13 +224,21 @@ def test_known_hostile_inputs(argv: list[str]) -> None:
         check_ranges(data)
 
 
+def test_finite_t_outside_the_x_table_is_guarded() -> None:
+    """A grid at a sequence length outside the shipped X table ran silently for ten minutes;
+    it now stops at the guard on the direct method (seconds) and names --no-limits."""
+    code, out, err = _run(["prescribe", "--depth", "3", "--seq-len", "100000000", "--json"], deadline=120)
+    assert code == 2 and out == "", (code, err)
+    assert len(err.strip().splitlines()) == 1 and "--no-limits" in err and "X is tabulated" in err, err
+
+
 #: Valid inputs that are slow by nature (not hangs: each finishes, with a progress bar on a
 #: terminal), kept out of the generic fuzz and run by ``make fuzz``. Measured on one core of
 #: the development machine: see each comment.
 EXPENSIVE_VALID = [
     # finite T outside the shipped X table (e^3 <= T <= e^8): the direct method at every distinct
-    # grid state, 2-90 ms each (128 x 128 grid, 3 layers; minutes)
-    ["prescribe", "--depth", "3", "--seq-len", "100000000", "--json"],
+    # grid state, 2-90 ms each (128 x 128 grid, 3 layers; minutes; guarded by LIMITS["overlap"])
+    ["prescribe", "--depth", "3", "--seq-len", "100000000", "--json", "--no-limits"],
     # a quadrature activation at large q: ~500 nodes per axis per grid point (minutes)
     ["prescribe", "--depth", "3", "--activation", "gelu_tanh", "--sigma-b2=488", "--json"],
     # the boundary's root finding with a quadrature activation (seconds per bracket)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ...core.validate import InputError
+from ...core.validate import InputError, limited
 from .gauss import inner_1d, inner_np, log_l, u_range
 
 S_LO, S_HI = -36.0, math.log(45.0)   #: outer range in s = log((n-1)(-log L))
@@ -77,6 +77,8 @@ def overlap_direct(s2: np.ndarray, rho: np.ndarray, n: np.ndarray) -> np.ndarray
     from ...core.progress import track
 
     points, inverse = np.unique(np.stack([s2, rho, n], axis=1), axis=0, return_inverse=True)
+    limited("distinct overlap points by the direct method", len(points), "overlap",
+            why="X is tabulated for e^3 <= T <= e^8 and s2 <= 36 log T; elsewhere each point takes 2-90 ms")
     sig = np.sqrt(points[:, 0])
     u_lo, u_hi = u_range(sig[:, None], points[:, 2], S_LO_X, S_HI)
     show = None if len(points) >= PROGRESS_FROM else False  # 2-90 ms a point: minutes on a grid
