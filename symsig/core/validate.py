@@ -35,6 +35,7 @@ LIMITS: dict[str, int] = {
     "width": 16_384,         # width of a simulated network
     "seeds": 10_000,         # simulated networks
     "cells": 200_000_000,    # values held by one simulated network (1.6 GB in float64)
+    "nodes": 20_000,         # trapezoid nodes of one mpmath finite-T moment (~2 ms each at 20 digits)
     "overlap": 2_000,        # distinct finite-T overlaps X in one layer by the direct method (2-90 ms each)
 }
 _LIFTED = [False]

@@ -211,6 +211,9 @@ def flatten(data):
     ["crosscheck", "--width", "8", "--seq-len", "8", "--depth", "1", "--seeds", "2", "--beta", "228198907619016.0",
      "--json"],
     ["prescribe", "--depth", "3", "--json", "--rho0=1.0000000000000001"], ["prescribe", "--depth", "3", "--rho0", "1"],
+    # mpmath finite-T moments at a huge logit variance: minutes, silently (now the node guard)
+    ["critical", "--beta", "1e4", "--rho", "0", "--seq-len", "512", "--dps", "20", "--json"],
+    ["gradient", "--beta", "1e6", "--rho", "0", "--seq-len", "512", "--dps", "20", "--json"],
 ])
 def test_known_hostile_inputs(argv: list[str]) -> None:
     """The inputs of the issue that once gave tracebacks, wrong numbers or hangs."""

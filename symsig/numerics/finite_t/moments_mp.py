@@ -14,6 +14,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from ...core.validate import limited
 from ..precision import to_mpf
 from .gauss import inner_np, log_l, u_range
 from .gauss_mp import MPInner, mp_log_l
@@ -51,7 +52,8 @@ def _mp_outer(s2: mpmath.mpf, n: int, dps: int, integrand, n_out: int) -> list:
     """Trapezoid in u over :func:`mp_u_range` with :func:`n_outer` nodes (error ~10^-(dps+6))."""
     sig_f = math.sqrt(float(s2))
     u_lo, u_hi = mp_u_range(sig_f, n, dps)
-    m = n_outer(sig_f, u_lo, u_hi, dps)
+    m = limited("trapezoid nodes of the mpmath finite-T moments", n_outer(sig_f, u_lo, u_hi, dps), "nodes",
+                why=f"logit variance s2 = {float(s2):.3g} at {dps} digits: about 2 ms a node")
     h = (mpmath.mpf(u_hi) - u_lo) / m
     vals = [integrand(u_lo + h * j) for j in range(m + 1)]
     return [h * mpmath.fsum(v[i] for v in vals) for i in range(n_out)]
