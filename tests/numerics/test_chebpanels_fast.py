@@ -42,6 +42,8 @@ def _check(tab, pts):
     slow, hit_slow = tab.pointwise(pts)
     np.testing.assert_array_equal(hit, hit_slow)
     assert np.isnan(fast[~hit]).all() and np.isnan(slow[~hit]).all()
+    if not hit.any():  # every drawn point in the pad outside the box
+        return
     # only the order of the sums differs (same bases, same coefficients): each value is a sum of
     # M = prod(m) terms |c_i T_i| <= |c_i|, so the two differ by at most 2 M eps sum_i |c_i|
     pid = tab.locate(pts)[hit]
