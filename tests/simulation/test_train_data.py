@@ -1,4 +1,4 @@
-"""The training data: story grammar, tokenizer, batches, unigram baseline (numpy only)."""
+"""The training data: story grammar, Markov chain, tokenizer, batches, unigram baseline (numpy only)."""
 from __future__ import annotations
 
 import math
@@ -108,3 +108,38 @@ def test_unigram_loss_by_hand() -> None:
     want = -sum(math.log(counts[t] / total) for t in targets) / len(targets)
     assert D.unigram_loss(corp, batches) == pytest.approx(want, rel=1e-12)
     assert want < math.log(corp.vocab_size)  # the corpus is not uniform
+
+
+def test_markov_chain_table() -> None:
+    table = D.markov_chain(32, 2, 0)
+    assert table.shape == (32, 2) and (table[:, 0] != table[:, 1]).all()
+    assert (table >= 0).all() and (table < 32).all()
+    assert (table == D.markov_chain(32, 2, 0)).all() and (table != D.markov_chain(32, 2, 1)).any()
+    assert sorted(D.markov_chain(5, 5, 3)[0]) == list(range(5))  # every state a successor
+    with pytest.raises(InputError, match="at most the number of states"):
+        D.markov_chain(4, 5, 0)
+
+
+def test_markov_corpus_follows_its_chain() -> None:
+    """Every transition inside a sequence is one of the table's; each successor is taken with
+    frequency 1/K (binomial: the largest of 64 deviations stays within 5 standard errors)."""
+    corp = D.corpus(data="markov", n_stories=2000, data_seed=5)
+    table = D.markov_chain(D.MARKOV_STATES, D.MARKOV_SUCCESSORS, 5) + len(D.SPECIALS)
+    assert corp.vocab_size == len(D.SPECIALS) + D.MARKOV_STATES and corp.source == "markov(32, 2)"
+    for stream in (corp.train, corp.held_out):
+        rows = stream.reshape(-1, D.MARKOV_LENGTH + 1)
+        assert (rows[:, -1] == D.SEP).all() and (rows[:, :-1] >= len(D.SPECIALS)).all()
+        prev, nxt = rows[:, :-2].ravel(), rows[:, 1:-1].ravel()
+        hit = table[prev - len(D.SPECIALS)] == nxt[:, None]
+        assert hit.any(axis=1).all()
+    # on the held-out stream (the last checked): ~ 200 x 127 transitions, ~ 800 per state
+    n = np.bincount(prev - len(D.SPECIALS), minlength=32)
+    first = np.bincount(prev[hit[:, 0]] - len(D.SPECIALS), minlength=32)
+    seen = n > 100
+    z = (first[seen] - n[seen] / 2) / np.sqrt(n[seen] / 4)
+    assert np.abs(z).max() < 5
+    # the statistic has power: successors taken 60/40 would be seen
+    assert np.abs((0.6 * n[seen] - n[seen] / 2) / np.sqrt(n[seen] / 4)).max() > 5
+    assert D.corpus(data="markov", n_stories=2000, data_seed=5, successors=1).train.size == corp.train.size
+    with pytest.raises(InputError, match="unknown data"):
+        D.corpus(data="poems")

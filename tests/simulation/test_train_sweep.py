@@ -84,6 +84,9 @@ def test_dask_sweep_equals_local() -> None:
     (["--dtype", "float16"], "invalid choice"),
     (["--diagram-resolution", "1"], "diagram_resolution"),
     (["--entropy-threshold", "0"], "threshold entropy must lie in (0, 1]"),
+    (["--data", "markov", "--vocab-size", "6", "--successors", "7"], "successors (7) must be at most"),
+    (["--data", "markov", "--successors", "0"], "successors must be an integer >= 1"),
+    (["--data", "poems"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, capsys) -> None:
     with pytest.raises(SystemExit) as exc:

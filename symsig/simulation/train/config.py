@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from ...core.architecture import Architecture
 from . import data
+from .data import MARKOV_SUCCESSORS
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class RunConfig:
     dtype: str
     threads: int
     label: str = "grid"
+    data: str = "stories"
+    successors: int = MARKOV_SUCCESSORS
 
     def architecture(self) -> Architecture:
         return Architecture(block=self.block, activation=self.activation, beta=self.beta, sigma_w2=self.sigma_w2,
@@ -56,7 +59,7 @@ class RunConfig:
 
     def load_corpus(self) -> data.Corpus:
         return data.corpus(path=self.corpus, n_stories=self.stories, data_seed=self.data_seed,
-                           vocab_size=self.vocab_size)
+                           vocab_size=self.vocab_size, data=self.data, successors=self.successors)
 
     def held_out(self, corp: data.Corpus) -> list[data.Batch]:
         return data.eval_batches(corp, count=self.eval_batches, size=self.batch_size, seq_len=self.seq_len,

@@ -1,4 +1,5 @@
-"""Training data without a network: a story grammar, a word-level tokenizer, batches.
+"""Training data without a network: a story grammar, a sparse Markov chain, a word-level
+tokenizer, batches.
 
 * :func:`stories` writes short stories from a small probabilistic grammar with
   long-range agreement: the protagonist's name, kind (boy/girl/...), pronouns
@@ -6,12 +7,17 @@
   story, and the object found in one sentence is named again sentences later.
   Predicting a masked pronoun or the repeated object needs attention to tokens
   far away; the other words need only their neighbours. Deterministic from a seed.
+* :func:`markov_chain` and :func:`markov_sequences`: the second kind of data, a random
+  sparse Markov chain on ``states`` tokens in which each token has ``successors``
+  possible successors (distinct, drawn uniformly, each taken with probability
+  1/successors). Its masked tokens are predicted from their two neighbours alone: a
+  task for local attention, with a long-range part only through the chain's memory.
 * :class:`Tokenizer`: lower-cased words and punctuation marks, split by
   :data:`WORD` (one regular expression), the vocabulary sorted by frequency then
   alphabetically after the special tokens :data:`SPECIALS`; unknown words map to
   ``[UNK]``. ``decode(encode(text)) == normalise(text)`` for in-vocabulary text.
 * :func:`corpus`: train and held-out token streams (documents joined by ``[SEP]``)
-  from the grammar or from any plain-text file (documents = blank-line separated
+  from the grammar, the Markov chain (:data:`DATA`) or from any plain-text file (documents = blank-line separated
   paragraphs, the last ``eval_fraction`` of them held out).
 * Batches are windows of ``seq_len`` tokens at random offsets: masked-token
   prediction (each token masked with probability ``mask_prob`` and replaced by
@@ -102,6 +108,38 @@ def stories(n: int, seed: int) -> list[str]:
     return [story(rng) for _ in range(n)]
 
 
+# ----------------------------------------------------------------------------- Markov chain
+
+#: The built-in kinds of data (``data=``): the story grammar and the sparse Markov chain.
+DATA: tuple[str, ...] = ("stories", "markov")
+#: Markov chain defaults: states (the vocabulary without the special tokens), successors per
+#: state, tokens per sequence (one document).
+MARKOV_STATES, MARKOV_SUCCESSORS, MARKOV_LENGTH = 32, 2, 128
+
+
+def markov_chain(states: int, successors: int, seed: int) -> np.ndarray:
+    """Successor table (states x successors) of a random sparse chain: row s lists the
+    ``successors`` distinct tokens that may follow s, each with probability 1/successors."""
+    states = validate.integer("markov states (vocab_size)", states, 2)
+    k = validate.integer("successors", successors, 1)
+    if k > states:
+        raise InputError(f"successors ({k}) must be at most the number of states ({states})")
+    rng = np.random.default_rng([validate.integer("data_seed", seed, 0), 3])
+    return np.argsort(rng.random((states, states)), axis=1)[:, :k]
+
+
+def markov_sequences(table: np.ndarray, n: int, length: int, seed: int) -> np.ndarray:
+    """``n`` sequences (n x length state ids) of the chain ``table``, each started at a uniform
+    state; deterministic given ``seed``."""
+    rng = np.random.default_rng([seed, 4])
+    out = np.empty((n, length), dtype=np.int64)
+    out[:, 0] = rng.integers(0, table.shape[0], size=n)
+    picks = rng.integers(0, table.shape[1], size=(n, length))
+    for t in range(1, length):
+        out[:, t] = table[out[:, t - 1], picks[:, t]]
+    return out
+
+
 # ----------------------------------------------------------------------------- tokenizer
 
 
@@ -180,26 +218,45 @@ def read_documents(path: str) -> list[str]:
     return docs
 
 
+def _split(n_docs: int, eval_fraction: float) -> int:
+    """Index of the first held-out document (the last ``eval_fraction``, at least one)."""
+    if n_docs < 2:
+        raise InputError("the corpus needs at least 2 documents (one held out)")
+    return n_docs - max(1, int(round(eval_fraction * n_docs)))
+
+
 @lru_cache(maxsize=4)
 def corpus(*, path: str | None = None, n_stories: int = 4000, data_seed: int = 0,
-           vocab_size: int | None = None, eval_fraction: float = 0.1, min_tokens: int = 64) -> Corpus:
-    """The grammar's stories (``path`` None) or the documents of a text file, tokenized.
+           vocab_size: int | None = None, eval_fraction: float = 0.1, min_tokens: int = 64,
+           data: str = "stories", successors: int = MARKOV_SUCCESSORS) -> Corpus:
+    """Tokenized documents: of a text file (``path``), else of the built-in ``data``: the
+    grammar's stories or ``n_stories`` Markov sequences of :data:`MARKOV_LENGTH` tokens
+    (``vocab_size`` states, default :data:`MARKOV_STATES`; the model's vocabulary adds the
+    special tokens).
 
     The vocabulary is fitted on the training documents only. Cached per process
     (the sweep's runs share it). Both streams must hold at least ``min_tokens`` tokens.
     """
-    docs = stories(n_stories, data_seed) if path is None else read_documents(path)
-    n_eval = max(1, int(round(eval_fraction * len(docs))))
-    if len(docs) < 2:
-        raise InputError("the corpus needs at least 2 documents (one held out)")
-    train_docs, eval_docs = docs[: len(docs) - n_eval], docs[len(docs) - n_eval:]
-    tok = Tokenizer.fit(train_docs, vocab_size)
-    train, held = _stream(tok, train_docs), _stream(tok, eval_docs)
+    if path is None and validate.choice("data", data, DATA) == "markov":
+        table = markov_chain(MARKOV_STATES if vocab_size is None else vocab_size, successors, data_seed)
+        seqs = markov_sequences(table, n_stories, MARKOV_LENGTH, data_seed) + len(SPECIALS)
+        tok = Tokenizer(SPECIALS + tuple(f"s{i}" for i in range(table.shape[0])))
+        cut = _split(len(seqs), eval_fraction)
+
+        def join(rows: np.ndarray) -> np.ndarray:
+            return np.concatenate([rows, np.full((len(rows), 1), SEP)], axis=1).ravel()
+
+        train, held, source = join(seqs[:cut]), join(seqs[cut:]), f"markov({table.shape[0]}, {table.shape[1]})"
+    else:
+        docs = stories(n_stories, data_seed) if path is None else read_documents(path)
+        cut = _split(len(docs), eval_fraction)
+        tok = Tokenizer.fit(docs[:cut], vocab_size)
+        train, held, source = _stream(tok, docs[:cut]), _stream(tok, docs[cut:]), "grammar" if path is None else str(path)
     for name, arr in (("training", train), ("held-out", held)):
         if arr.size < min_tokens:
             raise InputError(f"the {name} part of the corpus has {arr.size} tokens; need at least {min_tokens} "
                              "(give more text or more stories)")
-    return Corpus(tok, train, held, "grammar" if path is None else str(path))
+    return Corpus(tok, train, held, source)
 
 
 # ----------------------------------------------------------------------------- batches

@@ -77,6 +77,12 @@ def configs(**kw: Any) -> tuple[list[RunConfig], dict[str, list[Any]]]:
         from .data import read_documents
 
         read_documents(str(corpus))  # exists and holds text
+    from .data import DATA, MARKOV_STATES, markov_chain
+
+    data = validate.choice("data", kw["data"], DATA)
+    successors = validate.integer("successors", kw["successors"], 1)
+    if corpus is None and data == "markov":
+        markov_chain(MARKOV_STATES if kw["vocab_size"] is None else kw["vocab_size"], successors, 0)  # successors <= states
     base = RunConfig(
         block=block, activation=activation, beta=betas[0], alpha_sa=alphas[0],
         sigma_w2=validate.nonnegative("sigma_w2", kw["sigma_w2"]), sigma_v2=validate.nonnegative("sigma_v2", kw["sigma_v2"]),
@@ -96,7 +102,7 @@ def configs(**kw: Any) -> tuple[list[RunConfig], dict[str, list[Any]]]:
         eval_batches=validate.integer("eval_batches", kw["eval_batches"], 1),
         log_every=max(1, steps // 100) if kw["log_every"] is None else validate.integer("log_every", kw["log_every"], 1),
         seed=seeds[0], device=_choice_device(kw["device"]), dtype=validate.choice("dtype", kw["dtype"], DTYPES),
-        threads=validate.integer("threads", kw["threads"], 1),
+        threads=validate.integer("threads", kw["threads"], 1), data=data, successors=successors,
     )
     grid = [replace(base, beta=b, alpha_sa=a, lr=lr, seed=s) for lr in lrs for s in seeds for a in alphas for b in betas]
     return grid, {"beta": betas, "alpha_sa": alphas, "lr": lrs, "seed": seeds}
@@ -144,11 +150,11 @@ def train(
     sigma_w2: Any = FIGURE1["sigma_w2"], sigma_v2: Any = FIGURE1["sigma_v2"], sigma_b2: Any = FIGURE1["sigma_b2"],
     alpha_mlp: Any = FIGURE1["alpha_mlp"], depth: int = 12, width: int = 64, heads: int = 1,
     mlp_width: int | None = None, seq_len: int = 32, causal: bool = False, out_proj: bool = False,
-    rho0: Any = 0.3, q0: Any = 1.0, token_share: Any = 0.5, corpus: str | None = None, stories: int = 4000,
-    vocab_size: int | None = None, data_seed: int = 0, mask_prob: Any = 0.15, steps: int = 1000,
+    rho0: Any = 0.3, q0: Any = 1.0, token_share: Any = 0.5, corpus: str | None = None, data: str = "stories",
+    successors: int = 2, stories: int = 4000, vocab_size: int | None = None, data_seed: int = 0, mask_prob: Any = 0.15, steps: int = 1000,
     batch_size: int = 32, lr: Any = 1e-3, warmup: int = 50, weight_decay: Any = 0.01, clip: Any = 1.0,
     eval_every: int | None = None, eval_batches: int = 8, log_every: int | None = None, seed: Any = 0,
-    prescribed: bool = True, thresholds: dict[str, Any] | None = None, diagram_resolution: int = 24,
+    prescribed: bool = True, thresholds: dict[str, Any] | str | None = None, diagram_resolution: int = 24,
     workers: int = 1, scheduler: str | None = None, client: Any = None, device: str = "auto",
     dtype: str = "float32", threads: int = 1, progress: bool | None = None,
 ) -> results.TrainSweep:
