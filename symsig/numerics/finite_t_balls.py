@@ -31,16 +31,22 @@ lattice x_m = m h_x (outer nodes u_j = j M h_x), with four kinds of rigorous err
    w = U/(2 sigma) (Mills ratio; Gamma(0, x) <= e^-x/x).
 
 Every bound is evaluated in ball arithmetic at the caller's precision (flint.ctx.prec), so
-the result encloses E[Y_k] for every s2 in the input ball. Lattice convolutions are arb
-polynomial products (C speed). s2 = 0 gives n^(1-k) exactly; a ball of s2 that is not
-certainly > 0 raises Uncertain.
+the result encloses E[Y_k] for every s2 in the input ball. The quadratures aim at
+:func:`target_digits` digits: the working precision, or less inside :func:`accuracy` (the
+ball is then wider, never wrong). Lattice convolutions are arb polynomial products (C
+speed). s2 = 0 gives n^(1-k) exactly; a ball of s2 that is not certainly > 0 raises Uncertain.
 
-Not covered: the two-query overlap X = rem_x (§4.2), a two-dimensional outer integral of
-bivariate Gaussian expectations (four nested integrals): see :func:`rem_x_ball`.
+The pieces are shared with the enclosure of the two-query overlap X
+(:mod:`symsig.numerics.overlap_balls`): one function per bound (:func:`trapezoid_error`,
+:func:`gauss_tail`, :func:`left_tail`, :func:`right_tail`) and :class:`Smoothed`, the
+inner sums (items 1-3) on a lattice.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .balls import Uncertain, flint
@@ -49,9 +55,11 @@ from .balls import Uncertain, flint
 MAX_NODES = 400_000
 #: Strip half-width used when the Gaussian does not limit it (any value < pi/2 is valid).
 STRIP = 1.2
+_ACCURACY: ContextVar[float | None] = ContextVar("finite_t_balls_accuracy", default=None)
 
 
-def _integer(n: Any) -> int:
+def state_count(n: Any) -> int:
+    """n as an exact integer >= 1 (an int, or a ball holding exactly one integer)."""
     arb = flint().arb
     if isinstance(n, int) and not isinstance(n, bool):
         value = n
@@ -65,127 +73,48 @@ def _integer(n: Any) -> int:
     return value
 
 
-def _ball(mid: Any, rad: Any) -> Any:
+def ball_around(mid: Any, rad: Any) -> Any:
     """The ball mid +- rad (rad an arb upper bound)."""
     arb = flint().arb
     return arb(mid) + arb(0, arb(rad).upper())
 
 
-def y_moment_ball(k: int, s2: Any, n: Any) -> Any:
-    """E[Y_k] for n iid N(0, s2) logits, enclosed in an arb ball (module docstring)."""
-    fl = flint()
-    arb = fl.arb
-    n = _integer(n)
-    s2 = arb(s2)
-    if s2.is_zero() or n == 1:
-        return arb(n) ** (1 - k)
-    if not s2 > 0:
-        raise Uncertain("logit variance not certainly > 0")
-    prec = fl.ctx.prec
-    digits = prec * math.log10(2)
-    sig = s2.sqrt()
-    sig_f = float(sig.mid())
-    kf = math.factorial(k - 1)
-    # target: |error of the integral I| <= eps, so E[Y_k] = n/(k-1)! I has relative error <= 10^-digits
-    ln_eps = -digits * math.log(10) - k * math.log(n) + math.log(kf)
-    c_out = math.cos(STRIP)
-    # outer step: 2 c^-k (k-1)!/n / e^(2 pi b/h) <= eps/4
-    h_out = 2 * math.pi * STRIP / (math.log(8 * kf / n) - k * math.log(c_out) - ln_eps)
-    # inner tolerance tau per node: sum_j h dF_j <= width (dA + n dOmega) stays below eps/4
-    width = k * sig_f ** 2 / 2 + (-ln_eps) / k + 8
-    ln_tau = ln_eps - math.log(16 * n * width)
-    # inner step: e^(-2 pi^2 s2/h^2) (Gaussian-limited) or the strip STRIP
-    big = -ln_tau + math.log(8 * (k / math.e) ** k / c_out ** k)
-    h_x = math.pi * sig_f * math.sqrt(2 / big)
-    b_x = 2 * math.pi * sig_f ** 2 / h_x
-    if b_x > STRIP:
-        b_x = STRIP
-        h_x = 2 * math.pi * STRIP / (big + STRIP ** 2 / (2 * sig_f ** 2))
-    m_ratio = max(1, int(h_out / h_x))
-    h_x = min(h_x, h_out) if m_ratio == 1 else h_x
-    h = arb(h_x) * m_ratio
-    hx = arb(h_x)
-    tau = arb(math.exp(ln_tau))
-    # supports of f_k and f_1 (X_lo for k = 1 is the further one)
-    phi_max = 1 / (sig * (2 * arb.pi()).sqrt())
-    x_lo = ln_tau - 5 + min(0.0, math.log(sig_f))  # left_k, left_1 below tau (phi_max ~ 1/sigma)
-    x_hi = math.log(k + 1 - ln_tau) + 1
-    m_lo, m_hi = math.floor(x_lo / h_x), math.ceil(x_hi / h_x)
-    window = math.ceil((h_x + sig_f * math.sqrt(2 * (-ln_tau + 3))) / h_x)
-    u_lo = -(k * sig_f ** 2 / 2) + (ln_eps - 6) / k
-    j_lo, j_hi = math.floor(u_lo / (m_ratio * h_x)), math.ceil(3 / (m_ratio * h_x))
-    nodes = (m_hi - m_lo) + 2 * window + (j_hi - j_lo)
-    if nodes > MAX_NODES:
-        raise Uncertain(f"logit variance {sig_f ** 2:.3g} needs {nodes} quadrature nodes (> {MAX_NODES})")
-    xs = [hx * m for m in range(m_lo, m_hi + 1)]
-    ex = [x.exp() for x in xs]
-    fk = [(k * x - e).exp() for x, e in zip(xs, ex)]
-    f1 = fk if k == 1 else [(x - e).exp() for x, e in zip(xs, ex)]
-    two_s2 = 2 * s2
-    gauss = [(-(hx * i) ** 2 / two_s2).exp() * phi_max * hx for i in range(window + 1)]
-    kern_a = fl.arb_poly(gauss[:0:-1] + gauss)
-    # index i + W holds Phi(i h/sigma) = Phi((u_j - t_m)/sigma) for i = (centre of u_j) - m
-    kern_o = fl.arb_poly([(-(hx * i) / (sig * arb(2).sqrt())).erfc() / 2 for i in range(-window, window + 1)])
-    conv_a = fl.arb_poly(fk) * kern_a
-    conv_o = fl.arb_poly([hx * f for f in f1]) * kern_o
-    prefix = [arb(0)]
-    for f in f1:
-        prefix.append(prefix[-1] + hx * f)
-    # ---- error terms (all arb upper bounds)
-    c_x = arb(b_x).cos()
-    e_gauss = (arb(b_x) ** 2 / two_s2).exp()
-    kk = (arb(k) / arb(1).exp()) ** k
-    trap_a = 2 * e_gauss * kk / c_x ** k / ((2 * arb.pi() * b_x / hx).exp() - 1)
-    trap_o = 2 * e_gauss / c_x / ((2 * arb.pi() * b_x / hx).exp() - 1)
-    reach = hx * (window + 1)
-    win_a = kk * (hx * window / (sig * arb(2).sqrt())).erfc()
-    phi_out = (reach / (sig * arb(2).sqrt())).erfc() / 2  # Phi(-reach/sigma)
-    left_k = hx * phi_max * (arb(k) * xs[0]).exp() / (1 - (-arb(k) * hx).exp())
-    left_1 = hx * phi_max * xs[0].exp() / (1 - (-hx).exp())
-    rho = (arb(k) * hx - ex[-1] * (hx.exp() - 1)).exp()
-    rho1 = (hx - ex[-1] * (hx.exp() - 1)).exp()
-    if not (rho < 1 and rho1 < 1):
-        raise Uncertain("internal: right support bound does not converge")
-    right_k = hx * phi_max * fk[-1] / (1 - rho)
-    right_1 = hx * phi_max * f1[-1] / (1 - rho1) / phi_max  # with Phi <= 1 instead of phi
-    err_a = trap_a + win_a + left_k + right_k
-    err_o = trap_o + left_1 / phi_max + right_1 + phi_out * (1 + hx / arb(1).exp())
-    if not (err_a < tau * 16 and err_o < tau * 16):
-        raise Uncertain("internal: inner quadrature bound too large")
-    # ---- outer sum
-    total = arb(0)
-    keep = arb(0).union(arb(1))  # [0, 1]: L and 1 - L are probabilities
-    n1 = n - 1
-    phi_keep = 1 - phi_out  # Phi(reach/sigma): the left-of-window factor lies in [that, 1]
-    right = _right_tail(kk, sig, n, h * j_hi)
-    eps = arb(math.exp(ln_eps))
-    while not right < eps:  # few states (small n): the right tail needs a longer range
-        j_hi = math.ceil(j_hi * 1.5) + 1
-        right = _right_tail(kk, sig, n, h * j_hi)
-        if (j_hi - j_lo) > MAX_NODES:
-            raise Uncertain("internal: right outer tail does not converge")
-    for j in range(j_lo, j_hi + 1):
-        centre = j * m_ratio  # lattice index of u_j
-        idx = centre - m_lo + window  # coefficient of the window sum in the products
-        a_j = conv_a[idx] if 0 <= idx <= conv_a.degree() else arb(0)
-        o_j = conv_o[idx] if 0 <= idx <= conv_o.degree() else arb(0)
-        cut = min(max(centre - window - m_lo, 0), len(f1))  # nodes strictly left of the window
-        o_j = o_j + prefix[cut] * phi_keep.union(arb(1))
-        a_j = _ball(a_j, err_a).intersection(arb(0).union(kk))
-        o_j = _ball(o_j, err_o).intersection(keep)
-        big_l = (1 - o_j).intersection(keep)
-        total += a_j * big_l ** n1
-    # ---- outer errors
-    c = arb(STRIP).cos()
-    trap = 2 * (arb(kf) / n) / c ** k / ((2 * arb.pi() * STRIP / h).exp() - 1)
-    left = h * (arb(k) ** 2 * s2 / 2 + k * (h * (j_lo - 1))).exp() / (1 - (-arb(k) * h).exp())
-    integral = _ball(h * total, trap + left + right)
-    out = integral * n / kf
-    return out.intersection(arb(n) ** (1 - k) + arb(0).union(1 - arb(n) ** (1 - k)))
+def target_digits() -> float:
+    """Decimal digits the quadratures aim at: :func:`accuracy` if set, else the working precision."""
+    digits = _ACCURACY.get()
+    return float(digits) if digits is not None else flint().ctx.prec * math.log10(2)
 
 
-def _right_tail(kk: Any, sig: Any, n: int, big_u: Any) -> Any:
-    """Bound on h sum_{u_j > U} F(u_j) (module docstring, item 4); U > 0."""
+@contextmanager
+def accuracy(digits: float | None) -> Iterator[None]:
+    """Within the block the enclosures aim at ``digits`` digits (None: the working precision)."""
+    token = _ACCURACY.set(digits)
+    try:
+        yield
+    finally:
+        _ACCURACY.reset(token)
+
+
+def trapezoid_error(bound: Any, b: Any, h: Any) -> Any:
+    """Item 1: 2M/(e^(2 pi b/h) - 1), M = ``bound`` on int |F(t + iy)| dt for |y| < b."""
+    arb = flint().arb
+    return 2 * arb(bound) / ((2 * arb.pi() * arb(b) / arb(h)).exp() - 1)
+
+
+def gauss_tail(w: Any) -> Any:
+    """Item 2: erfc(w/sqrt 2) >= h sum phi(t_m) over the lattice nodes |t_m| > w (t_m in h Z)."""
+    arb = flint().arb
+    return (arb(w) / arb(2).sqrt()).erfc()
+
+
+def left_tail(k: int, s2: Any, h: Any, u_last: Any) -> Any:
+    """Item 4, left: h sum_{u_j <= u_last} e^(k u_j + k^2 s2/2) (u_j = u_last - i h, i >= 0)."""
+    arb = flint().arb
+    return h * (arb(k) ** 2 * s2 / 2 + k * u_last).exp() / (1 - (-arb(k) * h).exp())
+
+
+def right_tail(kk: Any, sig: Any, n: int, big_u: Any) -> Any:
+    """Item 4, right: bound on h sum_{u_j > U} kk l(u_j)^(n-1); U > 0, n >= 2."""
     arb = flint().arb
     w = big_u / (2 * sig)
     ell = (w / arb(2).sqrt()).erfc() / 2 + (-(big_u / 2).exp()).exp()
@@ -195,24 +124,150 @@ def _right_tail(kk: Any, sig: Any, n: int, big_u: Any) -> Any:
                                   + 2 * (-(big_u / 2).exp() - big_u / 2).exp())
 
 
+def inner_step(k: int, sig_f: float, ln_tau: float) -> tuple[float, float]:
+    """(h_x, b_x): the largest inner step whose trapezoid error (item 1) is ~tau, and its strip."""
+    c_out = math.cos(STRIP)
+    # e^(-2 pi^2 s2/h^2) (Gaussian-limited) or the strip STRIP
+    big = -ln_tau + math.log(8 * (k / math.e) ** k / c_out ** k)
+    h_x = math.pi * sig_f * math.sqrt(2 / big)
+    b_x = 2 * math.pi * sig_f ** 2 / h_x
+    if b_x > STRIP:
+        b_x = STRIP
+        h_x = 2 * math.pi * STRIP / (big + STRIP ** 2 / (2 * sig_f ** 2))
+    return h_x, b_x
+
+
+class Smoothed:
+    """A_k(y) and 1 - L(y) at variance s2 for y on the lattice m h_x, enclosed with items 1-3.
+
+    ``at(m)`` gives the two balls at y = m h_x, each within ~16 tau of the truth and
+    intersected with its range ([0, (k/e)^k] and [0, 1]).
+    """
+
+    def __init__(self, k: int, s2: Any, ln_tau: float, h_x: float, b_x: float) -> None:
+        fl = flint()
+        arb = fl.arb
+        self.k, self.s2 = k, s2
+        sig = self.sig = s2.sqrt()
+        sig_f = float(sig.mid())
+        tau = arb(math.exp(ln_tau))
+        phi_max = 1 / (sig * (2 * arb.pi()).sqrt())
+        x_lo = ln_tau - 5 + min(0.0, math.log(sig_f))  # left_k, left_1 below tau (phi_max ~ 1/sigma)
+        x_hi = math.log(k + 1 - ln_tau) + 1
+        self.m_lo, m_hi = math.floor(x_lo / h_x), math.ceil(x_hi / h_x)
+        window = self.window = math.ceil((h_x + sig_f * math.sqrt(2 * (-ln_tau + 3))) / h_x)
+        self.nodes = (m_hi - self.m_lo) + 2 * window
+        if self.nodes > MAX_NODES:
+            raise Uncertain(f"logit variance {sig_f ** 2:.3g} needs {self.nodes} quadrature nodes (> {MAX_NODES})")
+        hx = self.hx = arb(h_x)
+        xs = [hx * m for m in range(self.m_lo, m_hi + 1)]
+        ex = [x.exp() for x in xs]
+        fk = [(k * x - e).exp() for x, e in zip(xs, ex)]
+        f1 = fk if k == 1 else [(x - e).exp() for x, e in zip(xs, ex)]
+        two_s2 = 2 * s2
+        gauss = [(-(hx * i) ** 2 / two_s2).exp() * phi_max * hx for i in range(window + 1)]
+        kern_a = fl.arb_poly(gauss[:0:-1] + gauss)
+        # index i + W holds Phi(i h/sigma) = Phi((u_j - t_m)/sigma) for i = (centre of u_j) - m
+        kern_o = fl.arb_poly([(-(hx * i) / (sig * arb(2).sqrt())).erfc() / 2 for i in range(-window, window + 1)])
+        self.conv_a = fl.arb_poly(fk) * kern_a
+        self.conv_o = fl.arb_poly([hx * f for f in f1]) * kern_o
+        self.prefix = [arb(0)]
+        for f in f1:
+            self.prefix.append(self.prefix[-1] + hx * f)
+        # ---- error terms (all arb upper bounds)
+        c_x = arb(b_x).cos()
+        e_gauss = (arb(b_x) ** 2 / two_s2).exp()
+        kk = self.kk = (arb(k) / arb(1).exp()) ** k
+        trap_a = trapezoid_error(e_gauss * kk / c_x ** k, b_x, hx)
+        trap_o = trapezoid_error(e_gauss / c_x, b_x, hx)
+        reach = hx * (window + 1)
+        win_a = kk * gauss_tail(hx * window / sig)
+        phi_out = gauss_tail(reach / sig) / 2  # Phi(-reach/sigma)
+        left_k = hx * phi_max * (arb(k) * xs[0]).exp() / (1 - (-arb(k) * hx).exp())
+        left_1 = hx * phi_max * xs[0].exp() / (1 - (-hx).exp())
+        rho = (arb(k) * hx - ex[-1] * (hx.exp() - 1)).exp()
+        rho1 = (hx - ex[-1] * (hx.exp() - 1)).exp()
+        if not (rho < 1 and rho1 < 1):
+            raise Uncertain("internal: right support bound does not converge")
+        right_k = hx * phi_max * fk[-1] / (1 - rho)
+        right_1 = hx * f1[-1] / (1 - rho1)  # with Phi <= 1 instead of phi
+        self.err_a = trap_a + win_a + left_k + right_k
+        self.err_o = trap_o + left_1 / phi_max + right_1 + phi_out * (1 + hx / arb(1).exp())
+        if not (self.err_a < tau * 16 and self.err_o < tau * 16):
+            raise Uncertain("internal: inner quadrature bound too large")
+        self.phi_keep = (1 - phi_out).union(arb(1))  # the left-of-window factor lies in [Phi(reach/sigma), 1]
+        self.unit = arb(0).union(arb(1))  # [0, 1]: L and 1 - L are probabilities
+        self.range_a = arb(0).union(kk)
+
+    def at(self, centre: int) -> tuple[Any, Any]:
+        """(A_k, 1 - L) at y = centre h_x as balls."""
+        arb = flint().arb
+        idx = centre - self.m_lo + self.window  # coefficient of the window sum in the products
+        a_j = self.conv_a[idx] if 0 <= idx <= self.conv_a.degree() else arb(0)
+        o_j = self.conv_o[idx] if 0 <= idx <= self.conv_o.degree() else arb(0)
+        cut = min(max(centre - self.window - self.m_lo, 0), len(self.prefix) - 1)  # nodes left of the window
+        o_j = o_j + self.prefix[cut] * self.phi_keep
+        return (ball_around(a_j, self.err_a).intersection(self.range_a),
+                ball_around(o_j, self.err_o).intersection(self.unit))
+
+
+def y_moment_ball(k: int, s2: Any, n: Any) -> Any:
+    """E[Y_k] for n iid N(0, s2) logits, enclosed in an arb ball (module docstring)."""
+    fl = flint()
+    arb = fl.arb
+    n = state_count(n)
+    s2 = arb(s2)
+    if s2.is_zero() or n == 1:
+        return arb(n) ** (1 - k)
+    if not s2 > 0:
+        raise Uncertain("logit variance not certainly > 0")
+    digits = target_digits()
+    sig_f = float(s2.sqrt().mid())
+    kf = math.factorial(k - 1)
+    # target: |error of the integral I| <= eps, so E[Y_k] = n/(k-1)! I has relative error <= 10^-digits
+    ln_eps = -digits * math.log(10) - k * math.log(n) + math.log(kf)
+    c_out = math.cos(STRIP)
+    # outer step: 2 c^-k (k-1)!/n / e^(2 pi b/h) <= eps/4
+    h_out = 2 * math.pi * STRIP / (math.log(8 * kf / n) - k * math.log(c_out) - ln_eps)
+    # inner tolerance tau per node: sum_j h dF_j <= width (dA + n dOmega) stays below eps/4
+    width = k * sig_f ** 2 / 2 + (-ln_eps) / k + 8
+    ln_tau = ln_eps - math.log(16 * n * width)
+    h_x, b_x = inner_step(k, sig_f, ln_tau)
+    m_ratio = max(1, int(h_out / h_x))
+    h_x = min(h_x, h_out) if m_ratio == 1 else h_x
+    u_lo = -(k * sig_f ** 2 / 2) + (ln_eps - 6) / k
+    j_lo, j_hi = math.floor(u_lo / (m_ratio * h_x)), math.ceil(3 / (m_ratio * h_x))
+    if j_hi - j_lo > MAX_NODES:
+        raise Uncertain(f"logit variance {sig_f ** 2:.3g} needs {j_hi - j_lo} outer quadrature nodes (> {MAX_NODES})")
+    inner = Smoothed(k, s2, ln_tau, h_x, b_x)
+    sig, kk, h = inner.sig, inner.kk, arb(h_x) * m_ratio
+    # ---- outer sum
+    total = arb(0)
+    n1 = n - 1
+    right = right_tail(kk, sig, n, h * j_hi)
+    eps = arb(math.exp(ln_eps))
+    while not right < eps:  # few states (small n): the right tail needs a longer range
+        j_hi = math.ceil(j_hi * 1.5) + 1
+        right = right_tail(kk, sig, n, h * j_hi)
+        if (j_hi - j_lo) > MAX_NODES:
+            raise Uncertain("internal: right outer tail does not converge")
+    for j in range(j_lo, j_hi + 1):
+        a_j, o_j = inner.at(j * m_ratio)
+        big_l = (1 - o_j).intersection(inner.unit)
+        total += a_j * big_l ** n1
+    # ---- outer errors
+    c = arb(STRIP).cos()
+    trap = trapezoid_error((arb(kf) / n) / c ** k, STRIP, h)
+    left = left_tail(k, s2, h, h * (j_lo - 1))
+    integral = ball_around(h * total, trap + left + right)
+    out = integral * n / kf
+    return out.intersection(arb(n) ** (1 - k) + arb(0).union(1 - arb(n) ** (1 - k)))
+
+
 def rem_y2_ball(s2: Any, n: Any) -> Any:
     """E[Y2] = rem_y2(s2, n) as an arb ball (:func:`y_moment_ball` with k = 2)."""
     return y_moment_ball(2, s2, n)
 
 
-def rem_x_ball(s2: Any, r: Any, n: Any) -> Any:
-    """The two-query overlap X = rem_x(s2, r, n): not enclosed (raises Uncertain), except its exact limits.
-
-    s2 = 0 or r = 0 gives X = 1/n exactly (§4.2). Elsewhere X = n int int B L2^(n-1) du du' is a
-    two-dimensional outer integral of bivariate Gaussian expectations, i.e. four nested
-    integrals (docs/theory.md §7.4 says why this is not certified).
-    """
-    arb = flint().arb
-    n = _integer(n)
-    s2, r = arb(s2), arb(r)
-    if s2.is_zero() or r.is_zero() or n == 1:
-        return 1 / arb(n)
-    raise Uncertain("the finite-T overlap X (rem_x) has no rigorous enclosure (docs/theory.md §7.4)")
-
-
-__all__ = ["MAX_NODES", "rem_x_ball", "rem_y2_ball", "y_moment_ball"]
+__all__ = ["MAX_NODES", "STRIP", "Smoothed", "accuracy", "ball_around", "gauss_tail", "inner_step", "left_tail",
+           "rem_y2_ball", "right_tail", "state_count", "target_digits", "trapezoid_error", "y_moment_ball"]
