@@ -121,6 +121,7 @@ def _overlap(s2: Any, r: Any, n: int) -> Any:
     ln_tau = ln_c - math.log(64)                              # inner: errors <= 16 tau, twice, times 2
     eta, hc_max = _c_step(a_f, si_f, ln_c - math.log(4))
     h_x, b_x = inner_step(1, si_f, ln_tau)
+    b_full = inner_step(1, sig_f, ln_tau)[1]
     h_x = min(h_x, h_out, a_f * hc_max)
     p_u, p_c = max(1, int(h_out / h_x)), max(1, int(a_f * hc_max / h_x))
     hx = arb(h_x)
@@ -128,7 +129,9 @@ def _overlap(s2: Any, r: Any, n: int) -> Any:
     h_c = hx * p_c / a
     c_max = math.sqrt(2 * (math.log(8) - ln_c)) + 1
     m0 = math.ceil(c_max / float(h_c.mid()))
-    i_lo, i_hi = math.floor(u_lo / float(h.mid())), math.ceil(u_hi / float(h.mid()))
+    h_f = float(h.mid())
+    i_lo, i_hi = math.floor(u_lo / h_f), math.ceil(u_hi / h_f)
+    u_t = (ln_eps - math.log(16 * n) - sig_f ** 2) / 2
     # right tail (item 4) below eps/16: longer box if needed (few states)
     kk = (1 + h / arb(1).exp()) / arb(1).exp()
     eps = arb(math.exp(ln_eps))
@@ -142,22 +145,31 @@ def _overlap(s2: Any, r: Any, n: int) -> Any:
     if nu > MAX_OUTER or nc > MAX_OUTER:
         raise Uncertain(f"X at logit variance {sig_f ** 2:.3g}, r = {float(r.mid()):.6g} needs a {nu} x {nc} grid")
     inner = Smoothed(1, si2, ln_tau, h_x, b_x)
-    cache = {}
+    values = {}
     for i in range(nu):
         for m in range(nc):
             k = (i_lo + i) * p_u + (m - m0) * p_c
-            if k not in cache:
+            if k not in values:
                 g1, go = inner.at(k)
-                cache[k] = (g1, (1 - go).intersection(inner.unit))
+                values[k] = (g1, (1 - go).intersection(inner.unit))
+    rows1, rows0 = ([[values[(i_lo + i) * p_u + (m - m0) * p_c][which] for m in range(nc)] for i in range(nu)]
+                    for which in (0, 1))
     w = [h_c * (-(h_c * m) ** 2 / 2).exp() / (2 * arb.pi()).sqrt() for m in range(-m0, m0 + 1)]
+    # left block (bound 5): rows u_i <= u_t, omega_t = e^(u_t + s2/2) >= 1 - L(u_i) there
+    cut = min(max(math.floor(u_t / h_f) - i_lo + 1, 0), nu - 1)
+    omega_t = (h * (i_lo + cut - 1) + s2 / 2).exp()
 
-    def matrices(which: int) -> tuple[Any, Any]:
-        rows = [[cache[(i_lo + i) * p_u + (m - m0) * p_c][which] for m in range(nc)] for i in range(nu)]
-        left = fl.arb_mat([[v * w[m] for m, v in enumerate(row)] for row in rows])
-        right = fl.arb_mat(rows if positive else [row[::-1] for row in rows])
-        return left * right.transpose()
+    def weighted(rows: list) -> Any:
+        return fl.arb_mat([[v * w[m] for m, v in enumerate(row)] for row in rows])
 
-    mat_b, mat_l = matrices(0), matrices(1)
+    def mirrored(rows: list) -> Any:          # x' = u' - a c for r < 0: the c-grid reversed
+        return fl.arb_mat(rows if positive else [row[::-1] for row in rows])
+
+    right1 = mirrored(rows1)
+    mat_b = weighted(rows1[cut:]) * mirrored(rows1[cut:]).transpose()
+    mat_l = weighted(rows0[cut:]) * mirrored(rows0[cut:]).transpose()
+    left_rows = [sum((row[m] for row in rows1[:cut]), arb(0)) for m in range(nc)]
+    mat_left = weighted([left_rows]) * right1.transpose()      # sum_{i < cut} B(u_i, u_j)
     # ---- c errors (items 2, 3)
     v = a * eta
     gauss = (v ** 2 / (2 * si2)).exp()
@@ -169,19 +181,23 @@ def _overlap(s2: Any, r: Any, n: int) -> Any:
     tail_c = gauss_tail(h_c * m0)
     err_b = trapezoid_error(grow * beta1 ** 2, eta, h_c) + tail_c / arb(1).exp() ** 2
     err_l = trapezoid_error(grow * beta0 ** 2, eta, h_c) + tail_c
-    range_b = arb(0).union(1 / arb(1).exp() ** 2)
-    # ---- the (u, u') sum over i <= j
+    rad_b, rad_l, rad_left = (arb(0, e.upper()) for e in (err_b, err_l, err_b * cut))
+    range_b, unit = arb(0).union(1 / arb(1).exp() ** 2), inner.unit
+    # ---- the (u, u') sum: right block over i <= j, then the left block against every column
     total = arb(0)
     n1 = n - 1
-    for i in range(nu):
+    for i in range(nu - cut):
         row = arb(0)
-        for j in range(i + 1, nu):
-            bij = ball_around(mat_b[i, j], err_b).intersection(range_b)
-            lij = ball_around(mat_l[i, j], err_l).intersection(inner.unit)
-            row += bij * lij ** n1
-        bii = ball_around(mat_b[i, i], err_b).intersection(range_b)
-        lii = ball_around(mat_l[i, i], err_l).intersection(inner.unit)
-        total += 2 * row + bii * lii ** n1
+        for j in range(i + 1, nu - cut):
+            row += (mat_b[i, j] + rad_b).intersection(range_b) * (mat_l[i, j] + rad_l).intersection(unit) ** n1
+        total += 2 * row + (mat_b[i, i] + rad_b).intersection(range_b) * (mat_l[i, i] + rad_l).intersection(unit) ** n1
+    if cut:
+        full = Smoothed(1, s2, ln_tau, h_x, b_full)            # 1 - L(u_j) at variance s2
+        spread = omega_t.union(arb(0))
+        for j in range(nu):
+            big_l = (1 - full.at((i_lo + j) * p_u)[1]).intersection(unit)
+            encl = (big_l - spread).intersection(unit) ** n1     # L2 in [L(u_j) - omega_t, L(u_j)]
+            total += (1 if j < cut else 2) * (mat_left[0, j] + rad_left).max(arb(0)) * encl
     # ---- outer errors (items 1, 4)
     c_b = arb(b_out).cos()
     trap = trapezoid_error(2 / (n * c_b), b_out, h) * (1 + trapezoid_error(1 / (2 * c_b), b_out, h))
