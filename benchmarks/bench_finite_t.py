@@ -1,7 +1,8 @@
 """Finite-T moments: throughput of each method, and a finite-T vs T -> infinity diagram.
 
 1. Points per second of E[Y2], E[Y2^2] and X over random (beta, rho, T): the float
-   tables (default), the float direct method (fast=False) and mpmath at 30 digits.
+   tables (default), the float direct method (fast=False), mpmath at 30 digits and, for X,
+   the rigorous arb balls at 15 and 30 digits (symsig.numerics.overlap_balls).
 2. A diagram-style sweep: the post-LN ReLU block map (symsig.theory.blocks.block_map,
    compiled once with numerics.compile.block_np, evaluated with eval_np) iterated for
    ``depth`` layers on a ``size`` x ``size`` grid of (beta in [0.1, 4], alpha_SA in [0, 3]),
@@ -60,6 +61,26 @@ def throughput(n_points: int = 20_000) -> None:
     _rate("E[Y2] mpmath, 30 digits (T = 512)", lambda: [y_moment(2, v, 512, dps=30) for v in s2[:2]], 2)
     _rate("X mpmath, 30 digits (T = 512, beta <= 2)",
           lambda: overlap(float(2.0**2 * np.log(512) * 0.4), 0.6, 512, dps=30), 1)
+    for digits in (15, 30):
+        _rate(f"X ball (arb, rigorous), {digits} digits (T = 512)", lambda: x_balls(digits), len(BALL_POINTS))
+
+
+#: (s2, r) of the X-ball benchmark at T = 512: nearly uniform to frozen attention, r < 0 and r > 0.
+BALL_POINTS = (("0.2", "0.9"), ("1", "0.3"), ("4", "0.5"), ("3", "-0.4"), ("12", "0.3"))
+
+
+def x_balls(digits: int) -> None:
+    """X = rem_x(s2, r, 512) as arb balls at the BALL_POINTS (symsig.numerics.overlap_balls)."""
+    import flint
+
+    from symsig.numerics.overlap_balls import rem_x_ball
+
+    old, flint.ctx.prec = flint.ctx.prec, int(digits * 3.33) + 10
+    try:
+        for s2, r in BALL_POINTS:
+            rem_x_ball(flint.arb(s2), flint.arb(r), 512)
+    finally:
+        flint.ctx.prec = old
 
 
 def sweep(bm, beta: np.ndarray, alpha: np.ndarray, depth: int, seq_len: float) -> tuple[np.ndarray, float]:

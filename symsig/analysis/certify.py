@@ -17,11 +17,19 @@ the intermediate value theorem the level set crosses the segment. Every Piecewis
 branch choice is itself certified, and a ball leaving a function's domain (a square
 root, acos, a denominator that may be 0, the log of a ball not certainly > 0) makes the
 point "not certified" rather than guessed (:mod:`symsig.numerics.balls`). Trust rests
-on FLINT/Arb's rigorous error bounds and on the SymPy expression of the map; finite-T
-maps and quadrature kernels are not covered.
+on FLINT/Arb's rigorous error bounds and on the SymPy expression of the map.
+
+Finite T (``seq_len``) is covered too: the moments E[Y2] and X of the map are enclosed by
+quadratures with rigorous error bounds (:mod:`symsig.numerics.finite_t_balls`,
+:mod:`symsig.numerics.overlap_balls`). They aim at :func:`quadrature_digits` digits, the
+relative width of the segment plus FINITE_T_GUARD: their error, carried through the L
+layers, must stay below the change of the indicator across the segment (if it does not,
+the point is "not certified", never wrongly certified). Quadrature kernels (activations
+without a closed form) are not covered.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -34,9 +42,11 @@ from ..numerics.iterate import check_start
 from .zones import indicators_at, thresholds_from
 
 CERTIFIABLE_ACTIVATIONS = ("relu", "erf", "linear", "gelu")
+#: Digits beyond the segment's that the finite-T quadratures aim at.
+FINITE_T_GUARD = 6
 
-__all__ = ["CERTIFIABLE_ACTIVATIONS", "Certificate", "Uncertain", "certify_boundary", "check_certifiable",
-           "indicators_arb"]
+__all__ = ["CERTIFIABLE_ACTIVATIONS", "FINITE_T_GUARD", "Certificate", "Uncertain", "certify_boundary",
+           "check_certifiable", "indicators_arb", "quadrature_digits"]
 
 
 @dataclass(frozen=True)
@@ -59,16 +69,26 @@ class Certificate:
 def check_certifiable(arch: Architecture) -> None:
     """Raise InputError unless the architecture's map is one this module can certify."""
     flint()
-    if arch.finite_t or arch.activation not in CERTIFIABLE_ACTIVATIONS:
+    if arch.activation not in CERTIFIABLE_ACTIVATIONS:
         raise validate.InputError(
-            f"certification covers T -> infinity maps with activation in {', '.join(CERTIFIABLE_ACTIVATIONS)}"
+            f"certification covers maps (T -> infinity or finite seq_len) with activation in "
+            f"{', '.join(CERTIFIABLE_ACTIVATIONS)}"
         )
 
 
-def indicators_arb(arch: Architecture, depth: int, rho0: Any, q0: Any, thresholds: dict[str, Any], prec: int) -> tuple[Any, Any]:
-    """(g_rank, g_entropy) as arb balls at ``prec`` bits, iterating the block map ``depth`` times."""
+def quadrature_digits(lo: Any, hi: Any) -> float:
+    """Digits of the finite-T quadratures for the segment [lo, hi]: -log10 of its relative width + FINITE_T_GUARD."""
+    a, b = (float(v if isinstance(v, Fraction) else Fraction(str(v))) for v in (lo, hi))
+    width = abs(b - a) / max(1.0, abs(a), abs(b))
+    return -math.log10(max(width, 1e-300)) + FINITE_T_GUARD
+
+
+def indicators_arb(arch: Architecture, depth: int, rho0: Any, q0: Any, thresholds: dict[str, Any], prec: int,
+                   digits: float | None = None) -> tuple[Any, Any]:
+    """(g_rank, g_entropy) as arb balls at ``prec`` bits, iterating the block map ``depth`` times
+    (finite-T moments to ``digits`` digits, default the working precision)."""
     check_certifiable(arch)
-    return indicators_at(arch, depth, rho0, q0, thresholds, ArbContext(prec))
+    return indicators_at(arch, depth, rho0, q0, thresholds, ArbContext(prec, digits))
 
 
 def certify_boundary(
@@ -91,12 +111,13 @@ def certify_boundary(
     depth = validate.integer("depth", depth, 1)
     check_start(q0, rho0)
     which = 0 if kind == "rank" else 1
+    digits = quadrature_digits(lo, hi) if Architecture(**base).finite_t else None
     balls = []
     try:
         for x in (lo, hi):
             point = {"beta": fixed, "alpha_sa": x} if kind == "rank" else {"beta": x, "alpha_sa": fixed}
             arch = Architecture(**(base | {k: v if isinstance(v, Fraction) else str(v) for k, v in point.items()}))
-            balls.append(indicators_arb(arch, depth, rho0, q0, thr, prec)[which])
+            balls.append(indicators_arb(arch, depth, rho0, q0, thr, prec, digits)[which])
     except Uncertain as exc:
         return Certificate(kind, str(fixed), str(lo), str(hi), "", "", False, str(exc))
     g_lo, g_hi = balls

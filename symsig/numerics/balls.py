@@ -9,7 +9,9 @@ rationals exactly, decimals (strings, floats by their shortest repr, as
 
 Rules (docs/theory.md §7.4): a Piecewise branch is taken only when its condition is
 certainly decided; a square root needs a ball certainly >= 0 (or exactly 0), acos/asin
-a ball certainly in [-1, 1]; a denominator must not contain 0. Otherwise
+a ball certainly in [-1, 1], log a ball certainly > 0; a denominator must not contain 0.
+Declared functions (:mod:`symsig.theory.special`) are evaluated by the ball twins that
+the caller passes (``twins``: the finite-T moments, :func:`symsig.numerics.special.implementation`). Otherwise
 :class:`Uncertain` is raised. Division by an exact 0 raises :class:`Undefined` (the map
 itself is undefined there, whatever the precision).
 """
@@ -66,12 +68,14 @@ def ball(x: Any) -> Any:
     raise ValueError(f"cannot use {x!r} as a number")
 
 
-def _eval(expr: sp.Expr, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.Expr]) -> Any:
-    """Evaluate ``expr`` in arb balls; ``pending`` common subexpressions are evaluated on demand."""
+def _eval(expr: sp.Expr, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.Expr],
+          twins: Callable[[type], Callable[..., Any]] | None = None) -> Any:
+    """Evaluate ``expr`` in arb balls; ``pending`` common subexpressions are evaluated on demand,
+    declared functions by ``twins(class)`` (ValueError: none)."""
     arb = flint().arb
     if expr.is_Symbol:
         if expr not in env:
-            env[expr] = _eval(pending[expr], env, pending)
+            env[expr] = _eval(pending[expr], env, pending, twins)
         return env[expr]
     if expr.is_Integer:
         return arb(int(expr))
@@ -82,27 +86,38 @@ def _eval(expr: sp.Expr, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.
     if expr.is_Add:
         out = arb(0)
         for a in expr.args:
-            out += _eval(a, env, pending)
+            out += _eval(a, env, pending, twins)
         return out
     if expr.is_Mul:
         out = arb(1)
         for a in expr.args:
-            out *= _eval(a, env, pending)
+            out *= _eval(a, env, pending, twins)
         return out
     if expr.is_Pow:
-        return _power(_eval(expr.base, env, pending), expr.exp)
+        return _power(_eval(expr.base, env, pending, twins), expr.exp)
     if isinstance(expr, sp.acos | sp.asin):
-        x = _eval(expr.args[0], env, pending)
+        x = _eval(expr.args[0], env, pending, twins)
         if not (x >= -1 and x <= 1):
             raise Uncertain(f"{expr.func.__name__} argument not certainly in [-1, 1]")
         return x.acos() if isinstance(expr, sp.acos) else x.asin()
+    if isinstance(expr, sp.log) and len(expr.args) == 1:
+        x = _eval(expr.args[0], env, pending, twins)
+        if not x > 0:
+            raise Uncertain("log of a ball not certainly > 0")
+        return x.log()
     if isinstance(expr, sp.Piecewise):
         for branch, cond in expr.args:
             while cond.is_Symbol:  # a condition hoisted by cse
                 cond = pending[cond]
-            if cond is sp.true or _holds(cond, env, pending):
-                return _eval(branch, env, pending)
+            if cond is sp.true or _holds(cond, env, pending, twins):
+                return _eval(branch, env, pending, twins)
         raise Uncertain("no Piecewise branch applies")
+    if isinstance(expr, sp.Function) and twins is not None:
+        try:
+            fn = twins(type(expr))
+        except ValueError:
+            raise Uncertain(f"cannot evaluate {expr.func.__name__} in ball arithmetic") from None
+        return fn(*(_eval(a, env, pending, twins) for a in expr.args))
     raise Uncertain(f"cannot evaluate {expr.func.__name__} in ball arithmetic")
 
 
@@ -124,11 +139,12 @@ def _power(base: Any, e: sp.Expr) -> Any:
     return base ** int(e)
 
 
-def _holds(cond: sp.Basic, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.Expr]) -> bool:
+def _holds(cond: sp.Basic, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, sp.Expr],
+           twins: Callable[[type], Callable[..., Any]] | None) -> bool:
     """Whether the relation ``cond`` certainly holds (d = lhs - rhs against 0); raise if undecided."""
     if not isinstance(cond, sp.Rel):
         raise Uncertain(f"unsupported branch condition {cond}")
-    d = _eval(cond.lhs - cond.rhs, env, pending)
+    d = _eval(cond.lhs - cond.rhs, env, pending, twins)
     strict = isinstance(cond, sp.StrictGreaterThan | sp.StrictLessThan)
     positive_side = isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan)
     holds = (d > 0 if strict else d >= 0) if positive_side else (d < 0 if strict else d <= 0)
@@ -141,13 +157,15 @@ def _holds(cond: sp.Basic, env: dict[sp.Symbol, Any], pending: dict[sp.Symbol, s
 
 
 @lru_cache(maxsize=64)
-def compile_arb(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
-    """An arb evaluator of ``exprs`` as functions of ``args`` (balls in, balls out)."""
+def compile_arb(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...],
+                twins: Callable[[type], Callable[..., Any]] | None = None) -> Callable[..., tuple[Any, ...]]:
+    """An arb evaluator of ``exprs`` as functions of ``args`` (balls in, balls out); declared
+    functions by their ball ``twins`` (a function of the class, cached with the expressions)."""
     replacements, reduced = sp.cse(list(exprs))
     pending = dict(replacements)
 
     def evaluate(*values: Any) -> tuple[Any, ...]:
         env = dict(zip(args, values))
-        return tuple(_eval(e, env, pending) for e in reduced)
+        return tuple(_eval(e, env, pending, twins) for e in reduced)
 
     return evaluate

@@ -25,10 +25,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import balls
+from . import balls, finite_t_balls
 from .balls import Undefined
 from .compile import compile_mp_strict, compile_np_fast
 from .precision import GUARD_DIGITS, to_mpf
+from .special import implementation
 
 __all__ = ["NumpyContext", "MpContext", "ArbContext", "NUMPY", "Undefined"]
 
@@ -127,15 +128,25 @@ class MpContext:
         return mpmath.fsum(xs)
 
 
+def _arb_twin(func: type) -> Callable[..., Any]:
+    return implementation(func, "arb")
+
+
 class ArbContext:
     """Ball arithmetic (python-flint arb) at ``prec`` bits: rigorous enclosures or
-    :class:`symsig.numerics.balls.Uncertain` (:mod:`symsig.numerics.balls`)."""
+    :class:`symsig.numerics.balls.Uncertain` (:mod:`symsig.numerics.balls`).
+
+    The finite-T moments are enclosed by quadratures (:mod:`symsig.numerics.finite_t_balls`)
+    that aim at ``digits`` decimal digits (None: the working precision); fewer digits give
+    wider balls, never wrong ones.
+    """
 
     name = "arb"
     unit_q = False
 
-    def __init__(self, prec: int) -> None:
+    def __init__(self, prec: int, digits: float | None = None) -> None:
         self.prec = int(prec)
+        self.digits = digits
         self.flint = balls.flint()
 
     @contextmanager
@@ -143,7 +154,8 @@ class ArbContext:
         old = self.flint.ctx.prec
         self.flint.ctx.prec = self.prec
         try:
-            yield
+            with finite_t_balls.accuracy(self.digits):
+                yield
         finally:
             self.flint.ctx.prec = old
 
@@ -151,7 +163,7 @@ class ArbContext:
         return balls.ball(x)
 
     def compile(self, args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...], fixed: tuple = ()) -> Callable:
-        return balls.compile_arb(args, exprs)
+        return balls.compile_arb(args, exprs, _arb_twin)
 
     def evaluate(self, fn: Callable, args: Sequence[Any]) -> tuple[Any, ...]:
         try:

@@ -11,7 +11,8 @@ and c ~ N(0, 1) the common part of the logit pair (as in :func:`.finite_t.direct
 :mod:`.finite_t_balls` (:class:`.finite_t_balls.Smoothed`, its items 1-3); the c-step is
 aligned, a h_c = p_c h_x, and the outer step h = p_u h_x, so every u_i + a c_m is a lattice
 point. The c-sums are arb matrix products (C speed), the (u, u') sum runs over i <= j (F is
-symmetric: the law of (x - u, x' - u') is exchangeable). Bounds (all evaluated in arb; the
+symmetric: the law of (x - u, x' - u') is exchangeable), the rows far left are summed
+into one (bound 5). Bounds (all evaluated in arb; the
 finite_t_balls item numbers refer to its docstring, whose functions are reused):
 
 1. Outer trapezoid in (u, u') (two-dimensional strip bound). For |y| < b < pi/2, c_b = cos b:
@@ -34,6 +35,14 @@ finite_t_balls item numbers refer to its docstring, whose functions are reused):
    Right (u_i above it): A_1 <= 1/e and L2 <= L(u) <= l(u) at variance s2, the bound of item 4
    (:func:`.finite_t_balls.right_tail`) with (k/e)^k replaced by (1 + h/e)/e. The pairs with u_j
    outside are the same by symmetry: the tail of I is at most twice left + right.
+5. Left block. The rows u_i <= u_t are not paired one by one: with L(u') = E exp(-e^(x')) at
+   variance s2, L2 = L(u') - E[(1 - exp(-e^x)) exp(-e^(x'))] lies in [L(u') - omega(u), L(u')],
+   omega(u) = 1 - L(u) <= e^(u + s2/2) <= omega_t = e^(u_t + s2/2). As B >= 0,
+   sum_{i <= t} B_ij L2_ij^(n-1) lies in (sum_{i <= t} B_ij) [L(u_j) - [0, omega_t]]^(n-1), and
+   sum_{i <= t} B_ij is one row vector times a matrix (error <= (number of rows) x the entry
+   error). The width costs about n omega_t e^(u_t + s2/2) in I, so u_t = (ln(eps/16 n) - s2)/2:
+   the pairs left are those of the upper half of the box (L(u_j) from a second
+   :class:`.finite_t_balls.Smoothed` at variance s2).
 
 Every matrix entry is a ball, so the propagation of the inner and c errors through
 L2^(n-1) is done by arb. Tolerances: I to 10^-D/n^2 (X to 10^-D/n), D = :func:`.finite_t_balls.target_digits`;

@@ -4,6 +4,8 @@
 implementation: the finite-T REM moments of :mod:`symsig.numerics.finite_t` and the
 Gaussian kernels of :mod:`symsig.numerics.quadrature`. mpmath twins run at the
 caller's working precision (``mpmath.mp.dps``) and return that many correct digits.
+The finite-T moments also have ball twins (``backend="arb"``: rigorous enclosures,
+:mod:`symsig.numerics.finite_t_balls`, :mod:`symsig.numerics.overlap_balls`).
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ def _r_mp(r):
 def _rem_y2(backend: str) -> Callable[..., Any]:
     from . import finite_t
 
+    if backend == "arb":
+        from .finite_t_balls import rem_y2_ball
+
+        return rem_y2_ball
     if backend == "np":
         return lambda s2, n: finite_t.y_moment_np(2, _s2_np(s2), n)
     return lambda s2, n: finite_t.y_moment(2, _s2_mp(s2), int(n), dps=mpmath.mp.dps)
@@ -47,6 +53,10 @@ def _rem_y2(backend: str) -> Callable[..., Any]:
 def _rem_x(backend: str) -> Callable[..., Any]:
     from . import finite_t
 
+    if backend == "arb":
+        from .overlap_balls import rem_x_ball
+
+        return rem_x_ball
     if backend == "np":
         return lambda s2, r, n: finite_t.overlap_np(_s2_np(s2), _r_np(r), n)
     return lambda s2, r, n: finite_t.overlap(_s2_mp(s2), _r_mp(r), int(n), dps=mpmath.mp.dps)
@@ -89,8 +99,11 @@ def _kernel(kind: str, source: Any, backend: str) -> Callable[..., Any]:
 
 @cache
 def implementation(func: type, backend: str) -> Callable[..., Any]:
-    """The numpy (``backend="np"``) or mpmath (``"mp"``) twin of a declared function class."""
+    """The numpy (``backend="np"``), mpmath (``"mp"``) or ball (``"arb"``, finite-T moments only)
+    twin of a declared function class."""
     kind = getattr(func, "symsig_kind", "")
+    if backend == "arb" and kind not in ("rem_y2", "rem_x"):
+        raise ValueError(f"no ball implementation for the function {func.__name__}")
     if kind == "rem_y2":
         return _rem_y2(backend)
     if kind == "rem_x":

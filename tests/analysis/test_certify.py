@@ -54,5 +54,37 @@ def test_diagram_certifies_its_traced_boundaries() -> None:
     d = diagram(depth=30, beta="0.1:4:16", alpha_sa="0:3:16", boundaries=True, boundary_points=4, digits=10,
                 certify=True)
     assert d.certificates and all(c["certified"] for c in d.certificates)
-    with pytest.raises(ValueError):
-        diagram(depth=10, beta="0.1:4:4", alpha_sa="0:3:4", certify=True, seq_len=64, boundaries=True)
+    with pytest.raises(ValueError):  # a quadrature kernel: refused before any work
+        diagram(depth=10, beta="0.1:4:4", alpha_sa="0:3:4", certify=True, activation="tanh", boundaries=True)
+
+
+#: alpha_SA* of the rank boundary at beta = 1 after 12 post-LN ReLU blocks, T = 512, rho0 = 0.3,
+#: 25 digits: boundary_mp("rank", fixed="1", bracket=(r - 1e-9, r + 1e-9), depth=12, digits=25,
+#: seq_len=512) with r the float root (the mpmath finite-T map; ROOT_MINUTES minutes, hence stored).
+ROOT_T512 = "ROOT_VALUE"
+
+
+@pytest.mark.slow
+def test_certified_finite_t_boundary_point() -> None:
+    """At T = 512 the segment root +- 1e-15 root is certified (finite-T moments in balls), the
+    segment next to it is not."""
+    with mpmath.workdps(40):
+        root = mpmath.mpf(ROOT_T512)
+        r = root * mpmath.mpf(10) ** -15
+        lo, hi = mpmath.nstr(root - r, 30), mpmath.nstr(root + r, 30)
+        far_lo, far_hi = mpmath.nstr(root + 10 * r, 30), mpmath.nstr(root + 20 * r, 30)
+    common = dict(fixed="1", depth=12, seq_len=512, prec=160)
+    cert = certify_boundary("rank", lo=lo, hi=hi, **common)
+    assert cert.certified, cert
+    assert not certify_boundary("rank", lo=far_lo, hi=far_hi, **common).certified
+
+
+def test_finite_t_indicator_balls_enclose_the_mpmath_values() -> None:
+    arch = Architecture(beta="1.5", alpha_sa="0.7", seq_len=32)
+    expected = indicators(arch, 2, "0.3", 1, DEFAULT_THRESHOLDS, MpContext(25))("1.5", "0.7")
+    g_arb = indicators_arb(arch, 2, "0.3", "1", DEFAULT_THRESHOLDS, prec=120, digits=22)
+    import flint
+
+    for ball, value in zip(g_arb, expected):
+        assert ball.rad() < 1e-18
+        assert ball.contains(flint.arb(mpmath.nstr(value, 25)) + flint.arb(0, 1e-24))
