@@ -10,9 +10,9 @@ rationals exactly, decimals (strings, floats by their shortest repr, as
 Rules (docs/theory.md §7.4): a Piecewise branch is taken only when its condition is
 certainly decided; a square root needs a ball certainly >= 0 (or exactly 0), acos/asin
 a ball certainly in [-1, 1], log a ball certainly > 0; a denominator must not contain 0.
-Declared functions (:mod:`symsig.theory.special`) are evaluated by the ball twins that
-the caller passes (``twins``: the finite-T moments, :func:`symsig.numerics.special.implementation`). Otherwise
-:class:`Uncertain` is raised. Division by an exact 0 raises :class:`Undefined` (the map
+Declared functions (:mod:`symsig.theory.special`) are evaluated by the ball twins the
+caller passes (``twins``; the finite-T moments: :func:`symsig.numerics.special.implementation`
+with backend "arb"). Otherwise :class:`Uncertain` is raised. Division by an exact 0 raises :class:`Undefined` (the map
 itself is undefined there, whatever the precision).
 """
 from __future__ import annotations

@@ -47,8 +47,10 @@ finite_t_balls item numbers refer to its docstring, whose functions are reused):
 Every matrix entry is a ball, so the propagation of the inner and c errors through
 L2^(n-1) is done by arb. Tolerances: I to 10^-D/n^2 (X to 10^-D/n), D = :func:`.finite_t_balls.target_digits`;
 the inner and c tolerances are that over max(W^2, n), W the width of the box, since an
-entry error dB costs W^2 dB and dL2 costs n dL2 (h^2 sum B <= (1 + h/e)^2). Cost at T = 512
-(s2 ~ 1-10, r in (0, 1)): see docs/theory.md §7.4 (tens of ms at 15 digits, a few tenths at 30).
+entry error dB costs W^2 dB and dL2 costs n dL2 (h^2 sum B <= (1 + h/e)^2). The rounding of
+arb is multiplied by about n in L2^(n-1): work at log10(n) + 3 digits more than D. Cost at
+T = 512 (s2 from 0.2 to 12, r from -0.4 to 0.9): 0.2-0.4 s at 16 digits, 1-3 s at 30 (the
+matrix products and the i <= j sum, both ~ (ln 1/eps)^4).
 n = 1, s2 = 0 and r = 0 are exact (1, 1/n, 1/n), r = 1 is E[Y2] (:func:`.finite_t_balls.rem_y2_ball`).
 A ball of r that is not certainly in (0, 1) or (-1, 0), or of s2 not certainly > 0, raises Uncertain.
 """

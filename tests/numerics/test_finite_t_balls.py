@@ -23,10 +23,3 @@ def test_y2_ball_encloses_the_mpmath_value(s2: str, n: int) -> None:
 def test_y2_ball_at_zero_variance_is_exact() -> None:
     flint.ctx.prec = 80
     assert balls.rem_y2_ball(0, 8) == flint.arb(1) / 8
-
-
-def test_overlap_has_no_enclosure_away_from_its_exact_limits() -> None:
-    flint.ctx.prec = 80
-    assert balls.rem_x_ball(0, "0.3", 8) == flint.arb(1) / 8
-    with pytest.raises(balls.Uncertain):
-        balls.rem_x_ball(1, "0.3", 8)
