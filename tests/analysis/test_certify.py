@@ -58,26 +58,24 @@ def test_diagram_certifies_its_traced_boundaries() -> None:
         diagram(depth=10, beta="0.1:4:4", alpha_sa="0:3:4", certify=True, activation="tanh", boundaries=True)
 
 
-#: alpha_SA* of the rank boundary at beta = 1 after 12 post-LN ReLU blocks, T = 512, rho0 = 0.3:
-#: boundary_mp("rank", fixed="1", bracket=(r - 1e-9, r + 1e-9), depth=12, digits=16, seq_len=512),
-#: r the float root 0.5676604055479564 (the mpmath finite-T map, minutes of CPU: hence stored). Not
-#: digits=25: its working precision (45 digits) hits an error of the mpmath overlap there (X wrong
-#: by up to 7e-7 relative at dps 45 on this trajectory, right at dps 36 and 52; the 25-digit
-#: root 0.5676604060141521765397637 is off by 5e-10, and the balls certify that it is not a root).
-ROOT_T512 = "ROOT16"
-
-
 @pytest.mark.slow
 def test_certified_finite_t_boundary_point() -> None:
-    """At T = 512 the segment root +- 1e-15 root is certified (finite-T moments in balls), the
-    segment next to it is not."""
-    with mpmath.workdps(40):
-        root = mpmath.mpf(ROOT_T512)
-        r = root * mpmath.mpf(10) ** -15
-        lo, hi = mpmath.nstr(root - r, 30), mpmath.nstr(root + r, 30)
-        far_lo, far_hi = mpmath.nstr(root + 10 * r, 30), mpmath.nstr(root + 20 * r, 30)
-    common = dict(fixed="1", depth=12, seq_len=512, prec=160)
-    cert = certify_boundary("rank", lo=lo, hi=hi, **common)
-    assert cert.certified, cert
-    assert not certify_boundary("rank", lo=far_lo, hi=far_hi, **common).certified
+    """At T = 512 (depth 12, beta = 1) the segment around the float root (tables and float
+    quadratures, accurate to ~1e-10) of half-width 1e-9 is certified, the one next to it is not.
 
+    Not against boundary_mp: on this trajectory the mpmath overlap is off by up to 7e-7 relative
+    at 45 working digits (right at 36 and 52 on the first layers); boundary_mp gives
+    0.5676604060141521765397637 at digits=25 and 0.5676604053496235 at digits=16, and the balls
+    certify that neither is a root (the float root 0.5676604055479564 agrees with the balls).
+    """
+    import numpy as np
+    from scipy.optimize import brentq
+
+    from symsig.numerics.contexts import NUMPY
+
+    g = indicators(Architecture(seq_len=512), 12, 0.3, 1.0, DEFAULT_THRESHOLDS, NUMPY)
+    root = brentq(lambda a: float(np.squeeze(g(1.0, a)[0])), 0.5, 0.7, xtol=1e-15)
+    common = dict(fixed="1", depth=12, seq_len=512, prec=160)
+    cert = certify_boundary("rank", lo=repr(root - 1e-9), hi=repr(root + 1e-9), **common)
+    assert cert.certified, cert
+    assert not certify_boundary("rank", lo=repr(root + 1e-8), hi=repr(root + 2e-8), **common).certified
