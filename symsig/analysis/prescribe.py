@@ -89,7 +89,7 @@ def prescribe(
         summary = (
             f"No trainable (beta, alpha_SA) in beta <= {beta_max:g}, alpha_SA <= {alpha_max:.3g} for {depth} "
             f"{block} blocks: the MLP/attention stack collapses the tokens; reduce depth or increase alpha_MLP "
-            f"({ZONE_DESCRIPTIONS[definition_of(thr)]})."
+            f"(judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]})."
         )
         return Prescription(None, None, None, None, {"rank": None, "entropy": None, "distance": None}, [], thr, summary, depth, arch_dict)
     padded = np.pad(ok, 1, constant_values=False)  # outside the box counts as unknown
@@ -105,6 +105,6 @@ def prescribe(
         f"initial diversity after the last layer (rank-collapse limit {100 * thr['rank']:g}%) and the attention "
         f"spreads over many tokens (mean IPR {y:.3f}, limit {thr['entropy']:g}). Smaller alpha_SA risks rank "
         f"collapse; larger beta (above about {max(row['beta_max'] for row in region):.2g}) freezes the attention "
-        f"(entropy collapse). Zones: {ZONE_DESCRIPTIONS[definition_of(thr)]}."
+        f"(entropy collapse). Judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}."
     )
     return Prescription(b, a, r, y, margins, region, thr, summary, depth, arch_dict)

@@ -60,8 +60,8 @@ def table(data: dict[str, Any]) -> str:
     from ..analysis.zones import definition_of
     from ..core.names import ZONE_DESCRIPTIONS
 
-    lines = [f"zone boundaries after L = {data['depth']} blocks, {data['digits']} digits, thresholds {data['thresholds']} "
-             f"({ZONE_DESCRIPTIONS[definition_of(data['thresholds'])]})"]
+    lines = [f"zone boundaries after L = {data['depth']} blocks, {data['digits']} digits, thresholds {data['thresholds']}: "
+             f"{ZONE_DESCRIPTIONS[definition_of(data['thresholds'])]}"]
     for curve, fixed, name, closed in (("rank", "beta", "alpha_sa", "alpha_linear"),
                                        ("entropy", "alpha_sa", "beta", "rho_c"),
                                        ("depth_curve", "depth", "alpha_sa", "alpha_linear")):

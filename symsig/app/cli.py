@@ -398,7 +398,7 @@ def _table_diagram(data: dict[str, Any]) -> str:
              ". trainable)"]
     for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
         lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
-    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']} ({_zones_said(data['thresholds'])})")
+    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}: {_zones_said(data['thresholds'])}")
     if data.get("certificates"):
         n_ok = sum(c["certified"] for c in data["certificates"])
         lines.append(f"boundary points certified (ball arithmetic): {n_ok}/{len(data['certificates'])}")

@@ -191,7 +191,7 @@ def report(
             "Trainability diagram",
             _img((out_dir / "diagram.png").read_bytes(), "diagram")
             + "".join(_img((out_dir / f"diagram-beta{b}.png").read_bytes(), f"diagram beta {b}") for b in betas[1:])
-            + f"<p>Zones after L = {depth} blocks: {html.escape(ZONE_DESCRIPTIONS[definition_of(diag.thresholds)])}, "
+            + f"<p>Zones after L = {depth} blocks, {html.escape(ZONE_DESCRIPTIONS[definition_of(diag.thresholds)])}, "
             f"thresholds {html.escape(str(diag.thresholds))}; "
             "boundaries traced by root finding (8 digits). The star is your (beta, alpha_SA).</p>",
         ),

@@ -241,7 +241,7 @@ def verdict(*, hf_config: Any, seq_len: int | None = None, resolution: int | Non
     summary = (f"{s.model_type} (d = {s.width}, L = {s.depth}, T = {s.seq_len}, {config['norm']}"
                f"{', QK-norm' if config['qk_norm'] else ''}): the stock initialisation (initializer_range "
                f"{s.initializer_range:g}) has beta = {v['beta']:.3g} and lands in the {zone} zone "
-               f"({ZONE_DESCRIPTIONS[definition_of(thr)]}): after {s.depth} "
+               f"(judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}): after {s.depth} "
                f"layers the tokens keep {kept:.1f}% of their diversity (rho {v['rho0']:.3g} -> {rho_l:.3g}) and "
                f"the attention's mean IPR is {mean_y2:.3g}. {prescription['change']}")
     return Verdict(s.model_type, name, config, parameters, zone, traj["rho"], traj["q"], traj["Y2"], traj["positions"],

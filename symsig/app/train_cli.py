@@ -96,6 +96,8 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str]) ->
     cmd.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="training precision")
     cmd.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads per run")
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save the loss-over-grid figure (.png or .svg)")
+    cmd.add_argument("--plot-lr", dest="plot_lr", default=None, metavar="FILE",
+                     help="save the figure of the learning rates that train at each point (.png or .svg)")
     cmd.add_argument("--save", default=None, metavar="FILE", help="save the results as JSON (for symsig report)")
 
 
@@ -103,7 +105,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     """--plot and --save: right suffix, existing directory (checked before any work)."""
     from pathlib import Path
 
-    for option, path, suffixes in (("--plot", args.plot, (".png", ".svg")), ("--save", args.save, (".json",))):
+    for option, path, suffixes in (("--plot", args.plot, (".png", ".svg")), ("--plot-lr", args.plot_lr, (".png", ".svg")),
+                                   ("--save", args.save, (".json",))):
         if path is None:
             continue
         if Path(path).suffix.lower() not in suffixes:
@@ -136,6 +139,11 @@ def run(args: argparse.Namespace) -> Any:
 
         plot_train_sweep(data, args.plot)
         sys.stderr.write(f"wrote {args.plot}\n")
+    if args.plot_lr:
+        from .plots import plot_lr_range
+
+        plot_lr_range(data, args.plot_lr)
+        sys.stderr.write(f"wrote {args.plot_lr}\n")
     if not args.json:
         from ..simulation.train.results import table
 

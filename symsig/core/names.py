@@ -66,8 +66,8 @@ ZONE_DEFINITIONS: dict[str, dict[str, float]] = {
 DEFAULT_ZONES = "calibrated"
 #: One line per definition, said beside every diagram, prescription and verdict.
 ZONE_DESCRIPTIONS: dict[str, str] = {
-    "calibrated": "calibrated zones: thresholds fitted to post-LN models that trained at learning rate 3e-3 "
-                  "(docs/training.md)",
-    "collapse": "collapse zones: thresholds at the collapse itself, not fitted to training",
+    "calibrated": "calibrated zones (thresholds fitted to post-LN models that trained at learning rate 3e-3, "
+                  "docs/training.md)",
+    "collapse": "collapse zones (thresholds at the collapse itself, not fitted to training)",
     "custom": "custom thresholds",
 }
