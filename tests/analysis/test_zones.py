@@ -57,3 +57,14 @@ def test_cli_bad_zone_name_exits_2(capsys) -> None:
         main(["prescribe", "--depth", "6", "--zones", "strict"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and "invalid choice" in err
+
+
+def test_prescriptions_say_what_they_were_validated_for() -> None:
+    from symsig.analysis.prescribe import prescribe
+    from symsig.core.names import ZONE_VALIDATION
+
+    assert set(ZONE_VALIDATION) == set(ZONE_DESCRIPTIONS)
+    for zones in ZONE_DEFINITIONS:
+        summary = prescribe(depth=6, resolution=16, thresholds=zones).summary
+        assert summary.endswith(ZONE_VALIDATION[zones]) and f"{zones} zones" in summary
+    assert "1e-3 and 3e-3" in ZONE_VALIDATION["calibrated"]
