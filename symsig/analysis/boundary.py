@@ -296,7 +296,7 @@ def boundary(
     at_beta: Any = None,
     rho0: Any = "0.3",
     q0: Any = 1,
-    thresholds: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | str | None = None,
     digits: int = 20,
     certify: bool = False,
     search_alpha: Any = None,

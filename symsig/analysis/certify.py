@@ -100,7 +100,7 @@ def certify_boundary(
     depth: int,
     rho0: Any = "0.3",
     q0: Any = 1,
-    thresholds: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | str | None = None,
     prec: int = 256,
     **architecture: Any,
 ) -> Certificate:

@@ -118,7 +118,7 @@ def diagram(
     alpha_sa: Any = "0:3:64",
     rho0: Any = 0.3,
     q0: Any = 1.0,
-    thresholds: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | str | None = None,
     boundaries: bool = False,
     boundary_points: int = 16,
     digits: int = 10,
@@ -315,7 +315,7 @@ def correct_digits(f_in: Callable[[MpContext], Callable[[mpmath.mpf], mpmath.mpf
 
 
 def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rho0: Any = "0.3", q0: Any = 1,
-                thresholds: dict[str, Any] | None = None, digits: int = 30, **architecture: Any) -> mpmath.mpf:
+                thresholds: dict[str, Any] | str | None = None, digits: int = 30, **architecture: Any) -> mpmath.mpf:
     """One boundary point at ``digits`` digits: alpha_SA at beta = ``fixed`` (kind "rank")
     or beta at alpha_SA = ``fixed`` (kind "entropy"), inside ``bracket``."""
     validate.choice("boundary", kind, ("rank", "entropy"))

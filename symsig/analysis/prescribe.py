@@ -22,7 +22,8 @@ from ..core.results import Result
 from .diagram import sweep
 from ..numerics.contexts import NUMPY
 from ..numerics.iterate import check_start
-from .zones import classify, indicators, thresholds_from
+from ..core.names import ZONE_DESCRIPTIONS, ZONE_VALIDATION
+from .zones import classify, definition_of, indicators, thresholds_from
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def prescribe(
     beta_max: float = 4.0,
     alpha_max: float | None = None,
     resolution: int = 128,
-    thresholds: dict[str, float] | None = None,
+    thresholds: dict[str, float] | str | None = None,
     **architecture: Any,
 ) -> Prescription:
     """Recommended region and safest (beta, alpha_SA) point (module docstring for the metric)."""
@@ -87,7 +88,8 @@ def prescribe(
     if not ok.any():
         summary = (
             f"No trainable (beta, alpha_SA) in beta <= {beta_max:g}, alpha_SA <= {alpha_max:.3g} for {depth} "
-            f"{block} blocks: the MLP/attention stack collapses the tokens; reduce depth or increase alpha_MLP."
+            f"{block} blocks: the MLP/attention stack collapses the tokens; reduce depth or increase alpha_MLP "
+            f"(judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]})."
         )
         return Prescription(None, None, None, None, {"rank": None, "entropy": None, "distance": None}, [], thr, summary, depth, arch_dict)
     padded = np.pad(ok, 1, constant_values=False)  # outside the box counts as unknown
@@ -103,6 +105,7 @@ def prescribe(
         f"initial diversity after the last layer (rank-collapse limit {100 * thr['rank']:g}%) and the attention "
         f"spreads over many tokens (mean IPR {y:.3f}, limit {thr['entropy']:g}). Smaller alpha_SA risks rank "
         f"collapse; larger beta (above about {max(row['beta_max'] for row in region):.2g}) freezes the attention "
-        f"(entropy collapse)."
-    )
+        f"(entropy collapse). Judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}. "
+        f"{ZONE_VALIDATION[definition_of(thr)]}"
+    ).rstrip()
     return Prescription(b, a, r, y, margins, region, thr, summary, depth, arch_dict)

@@ -9,14 +9,17 @@ margins of prescriptions:
     g_rank    = log((1 - rho_L)/(1 - rho_0)) - log(thr_rank)      (< 0: rank collapse)
     g_entropy = mean_{l<L} Y2_l - thr_entropy                       (> 0: entropy collapse)
 
-* ``"entropy"`` (entropy collapse): g_entropy > 0, the mean IPR exceeds thresholds["entropy"]
-  (default 0.1: attention concentrated on O(1) tokens). Takes precedence: a larger
-  residual does not unfreeze the attention.
-* ``"rank"`` (rank collapse): g_rank < 0, i.e. 1 - rho_L < thresholds["rank"] (1 - rho0)
-  (default 0.01: less than 1% of the initial token diversity survives).
+* ``"entropy"`` (entropy collapse): g_entropy > 0, the mean IPR exceeds thresholds["entropy"].
+  Takes precedence: a larger residual does not unfreeze the attention.
+* ``"rank"`` (rank collapse): g_rank < 0, i.e. 1 - rho_L < thresholds["rank"] (1 - rho0).
 * ``"vanishing"`` (optional, off by default): otherwise trainable points whose first
   attention layer's scaled query gradient is below thresholds["gradient"].
 * ``"trainable"`` otherwise.
+
+The thresholds come from a named definition (:data:`ZONE_DEFINITIONS`), by default
+``"calibrated"``: where training actually fails (docs/training.md, "Calibrated zones").
+``"collapse"`` keeps the earlier convention: the collapse itself (1% of the initial
+diversity left; a mean IPR of 0.1).
 """
 from __future__ import annotations
 
@@ -26,11 +29,12 @@ import numpy as np
 
 from ..core import validate
 from ..core.architecture import Architecture
+from ..core.names import DEFAULT_ZONES, ZONE_DEFINITIONS
 from ..numerics.contexts import NUMPY
 from ..numerics.iterate import iterate
 from ..theory.blocks import block_map
 
-DEFAULT_THRESHOLDS: dict[str, float] = {"rank": 0.01, "entropy": 0.1}
+DEFAULT_THRESHOLDS: dict[str, float] = ZONE_DEFINITIONS[DEFAULT_ZONES]
 ZONES = ("rank", "entropy", "vanishing", "trainable")
 #: Optional threshold (off by default): the zone "vanishing" marks otherwise trainable
 #: points where the first attention layer's scaled query gradient
@@ -47,13 +51,17 @@ THRESHOLD_RANGES: dict[str, tuple[Any, Any, tuple[bool, bool]]] = {
     "rank": (0, 1, (False, False)), "entropy": (0, 1, (False, True)), "gradient": (0, None, (False, False))}
 
 
-def thresholds_from(user: dict[str, Any] | None) -> dict[str, float]:
-    """The default thresholds updated by the user's (validated: a mapping of known names to
-    values in :data:`THRESHOLD_RANGES`)."""
+def thresholds_from(user: dict[str, Any] | str | None) -> dict[str, float]:
+    """Thresholds from ``user``: None (the default definition, :data:`DEFAULT_ZONES`), the name
+    of a definition in :data:`ZONE_DEFINITIONS`, or a mapping of known names to values in
+    :data:`THRESHOLD_RANGES` that update the default definition (validated)."""
     from collections.abc import Mapping
 
+    if isinstance(user, str):
+        return dict(ZONE_DEFINITIONS[validate.choice("zone definition", user, tuple(ZONE_DEFINITIONS))])
     if user is not None and not isinstance(user, Mapping):
-        raise validate.InputError(f"thresholds must be a mapping such as {{'rank': 0.01}}, got {user!r}")
+        raise validate.InputError(f"thresholds must be a zone definition ({', '.join(ZONE_DEFINITIONS)}) or a "
+                                  f"mapping such as {{'rank': 0.01}}, got {user!r}")
     out = dict(DEFAULT_THRESHOLDS)
     for key, value in (user or {}).items():
         if key not in out and key not in OPTIONAL_THRESHOLDS:
@@ -61,6 +69,15 @@ def thresholds_from(user: dict[str, Any] | None) -> dict[str, float]:
         lo, hi, closed = THRESHOLD_RANGES[key]
         out[key] = validate.interval(f"threshold {key}", value, lo, hi, closed=closed)
     return out
+
+
+def definition_of(thresholds: dict[str, float]) -> str:
+    """The name of the zone definition whose rank and entropy thresholds ``thresholds`` are, or
+    "custom"; :data:`symsig.core.names.ZONE_DESCRIPTIONS` says what each means."""
+    for name, values in ZONE_DEFINITIONS.items():
+        if all(thresholds.get(k) == v for k, v in values.items()):
+            return name
+    return "custom"
 
 
 def g_rank(ctx: Any, rho0: Any, rho_l: Any, threshold: Any) -> Any:

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import zone_options
+
 #: The command's one-line description.
 HELP = "zone boundaries as curves to N correct digits (rank alpha_SA*(beta), entropy beta*(alpha_SA), depth)"
 
@@ -34,10 +36,7 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str]) ->
                      help="alpha_SA search grid of the rank and depth curves")
     cmd.add_argument("--search-beta", dest="search_beta", default=None, metavar="MIN:MAX:N",
                      help="beta search grid of the entropy curve (default 0.05:8:64)")
-    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=number, default=None, metavar="X",
-                     help="rank collapse when 1 - rho_L < X (1 - rho_0) (default 0.01)")
-    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=number, default=None, metavar="X",
-                     help="entropy collapse when the mean attention IPR Y2 > X (default 0.1)")
+    zone_options.add(cmd, number)
     cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.csv or FILE.json")
 
 
@@ -45,11 +44,9 @@ def run(args: argparse.Namespace, architecture: dict[str, Any]) -> Any:
     """Run the command; returns the :class:`symsig.analysis.boundary.Boundary`."""
     from ..analysis.boundary import boundary
 
-    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold))
-                  if v is not None}
     kwargs = {k: v for k, v in architecture.items() if k not in ("beta", "alpha_sa")}
     result = boundary(depth=args.depth, beta=args.beta, alpha_sa=args.alpha_sa, depths=args.depths,
-                      at_beta=args.at_beta, rho0=args.rho0, q0=args.q0, thresholds=thresholds or None,
+                      at_beta=args.at_beta, rho0=args.rho0, q0=args.q0, thresholds=zone_options.thresholds(args),
                       digits=args.digits, certify=args.certify, search_alpha=args.search_alpha,
                       search_beta=args.search_beta, out=args.out, progress=None if not args.json else False,
                       **kwargs)
@@ -60,7 +57,11 @@ def run(args: argparse.Namespace, architecture: dict[str, Any]) -> Any:
 
 def table(data: dict[str, Any]) -> str:
     """The curves as text: one line per point, closed form beside."""
-    lines = [f"zone boundaries after L = {data['depth']} blocks, {data['digits']} digits, thresholds {data['thresholds']}"]
+    from ..analysis.zones import definition_of
+    from ..core.names import ZONE_DESCRIPTIONS
+
+    lines = [f"zone boundaries after L = {data['depth']} blocks, {data['digits']} digits, thresholds {data['thresholds']}: "
+             f"{ZONE_DESCRIPTIONS[definition_of(data['thresholds'])]}"]
     for curve, fixed, name, closed in (("rank", "beta", "alpha_sa", "alpha_linear"),
                                        ("entropy", "alpha_sa", "beta", "rho_c"),
                                        ("depth_curve", "depth", "alpha_sa", "alpha_linear")):

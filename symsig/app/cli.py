@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from ..core.architecture import FIGURE1
 from ..core import validate
 from ..core.names import ACTIVATIONS, BLOCKS, MODELS
+from . import zone_options
 from .argv import join_negative_numbers
 
 
@@ -107,7 +108,7 @@ def _cmd_report(args: argparse.Namespace) -> Any:
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "seq_len")}
     rep = report(out=args.out, betas=args.beta or ["0.5", "3"], depth=args.depth, rho0=args.rho0, progress=None if not args.json else False,
                  seq_len=args.seq_len or 512, width=args.width, seeds=args.seeds, simulation=args.simulation,
-                 train_results=args.train_results, **kwargs)
+                 train_results=args.train_results, zones=args.zones, **kwargs)
     if not args.json:
         print_summary(rep)
         return None
@@ -168,17 +169,22 @@ def _cmd_diagram(args: argparse.Namespace) -> Any:
     from ..analysis.diagram import diagram
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "alpha_sa")}
-    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold),
-                                    ("gradient", args.gradient_threshold)) if v is not None}
     point = _point(args.point) if args.point else None
     if args.out:
         _check_out(args.out)
     result = diagram(depth=args.depth, beta=args.beta, alpha_sa=args.alpha_sa, rho0=args.rho0, q0=args.q0,
-                     thresholds=thresholds or None, boundaries=args.boundaries or args.certify, digits=args.digits,
+                     thresholds=zone_options.thresholds(args), boundaries=args.boundaries or args.certify, digits=args.digits,
                      certify=args.certify, **kwargs)
     if args.out:
         _write_out(result, args.out, point)
     return result
+
+
+def _zones_said(thresholds: dict[str, Any]) -> str:
+    from ..analysis.zones import definition_of
+    from ..core.names import ZONE_DESCRIPTIONS
+
+    return ZONE_DESCRIPTIONS[definition_of(thresholds)]
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -211,7 +217,8 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
     from ..analysis.prescribe import prescribe
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
-    result = prescribe(depth=args.depth, block=args.block, rho0=args.rho0, **kwargs)
+    result = prescribe(depth=args.depth, block=args.block, rho0=args.rho0, thresholds=zone_options.thresholds(args),
+                       **kwargs)
     if not args.json:
         sys.stdout.write(result.summary + "\n")
         return None
@@ -280,12 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--digits", type=int, default=10, metavar="N", help="correct digits of the traced boundaries")
     cmd.add_argument("--certify", action="store_true",
                      help="certify each traced boundary point with ball arithmetic (python-flint)")
-    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=_number, default=None, metavar="X",
-                     help="rank collapse when 1 - rho_L < X (1 - rho_0) (default 0.01)")
-    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=_number, default=None, metavar="X",
-                     help="entropy collapse when the mean attention IPR Y2 > X (default 0.1)")
-    cmd.add_argument("--gradient-threshold", dest="gradient_threshold", type=_number, default=None, metavar="X",
-                     help="optional zone: scaled first-layer query gradient below X is 'vanishing' (off by default)")
+    zone_options.add(cmd, _number, thresholds=("rank", "entropy", "gradient"))
     cmd.add_argument("--point", default=None, metavar="BETA,ALPHA_SA", help="mark a point on the plot")
     cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.svg or FILE.json")
     _add_common(cmd, dps=False)
@@ -303,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_architecture(cmd, beta=False, alpha_sa=False)
     cmd.add_argument("--depth", type=int, required=True, metavar="L", help="number of blocks L >= 1")
     cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
+    zone_options.add(cmd, _number)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_prescribe, table=None)
 
@@ -365,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--depth", type=int, default=50, metavar="L", help="number of blocks L >= 1")
     cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
     cmd.add_argument("--out", default="symsig-report", metavar="DIR", help="output directory")
+    zone_options.add(cmd, _number, thresholds=())
     cmd.add_argument("--width", type=int, default=256, metavar="D", help="Monte Carlo width d")
     cmd.add_argument("--seeds", type=int, default=2, metavar="S", help="Monte Carlo networks")
     cmd.add_argument("--simulation", action=argparse.BooleanOptionalAction, default=True,
@@ -394,7 +398,7 @@ def _table_diagram(data: dict[str, Any]) -> str:
              ". trainable)"]
     for a, row in reversed(list(zip(data["alpha_sa"], data["zone"]))):
         lines.append(f"alpha_SA {a:6.3f} |" + "".join(mark[z] for z in row))
-    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}")
+    lines.append(f"beta: {data['beta'][0]:g} .. {data['beta'][-1]:g} ({len(data['beta'])} points); thresholds {data['thresholds']}: {_zones_said(data['thresholds'])}")
     if data.get("certificates"):
         n_ok = sum(c["certified"] for c in data["certificates"])
         lines.append(f"boundary points certified (ball arithmetic): {n_ok}/{len(data['certificates'])}")

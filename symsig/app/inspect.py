@@ -33,18 +33,22 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import zone_options
 
-def inspect(*, hf_config: Any, seq_len: int | None = None, resolution: int | None = None) -> Any:
+
+def inspect(*, hf_config: Any, seq_len: int | None = None, resolution: int | None = None,
+            zones: dict[str, Any] | str | None = None) -> Any:
     """Judge the stock initialisation of the Hugging Face config at ``hf_config``: a
     :class:`symsig.app.stock.Verdict` (module docstring; the engine is :func:`symsig.app.stock.verdict`).
 
     ``seq_len`` overrides the config's context length; ``resolution`` is the prescription grid
     (default: 48 per axis for closed-form kernels; for quadrature kernels, which are slower,
-    the largest N with N^2 L <= 8192, at least 8).
+    the largest N with N^2 L <= 8192, at least 8); ``zones``: the zone definition or thresholds
+    (default: the calibrated zones, :mod:`symsig.analysis.zones`).
     """
     from .stock import verdict
 
-    return verdict(hf_config=hf_config, seq_len=seq_len, resolution=resolution)
+    return verdict(hf_config=hf_config, seq_len=seq_len, resolution=resolution, zones=zones)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -52,7 +56,7 @@ def inspect(*, hf_config: Any, seq_len: int | None = None, resolution: int | Non
 
 def run_command(args: argparse.Namespace) -> Any:
     """``symsig inspect``: the summary and a per-layer table, or (``--json``) the Verdict."""
-    verdict = inspect(hf_config=args.hf_config, seq_len=args.seq_len, resolution=args.resolution)
+    verdict = inspect(hf_config=args.hf_config, seq_len=args.seq_len, resolution=args.resolution, zones=args.zones)
     if args.json:
         return verdict
     lines = [verdict.summary, ""] + [f"note: {x}" for x in verdict.notes] + ["", "layer       rho         q        Y2"]
@@ -75,6 +79,7 @@ def add_command(command: Callable[[str, str], argparse.ArgumentParser],
     cmd.add_argument("--resolution", type=int, default=None, metavar="N",
                      help="prescription grid N x N, N >= 8 (default 48; for quadrature kernels such as SiLU "
                           "the largest N with N^2 L <= 8192)")
+    zone_options.add(cmd, float, thresholds=())
     add_common(cmd, dps=False)
     cmd.set_defaults(run=run_command, table=None)
     return cmd

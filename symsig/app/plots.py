@@ -49,8 +49,10 @@ def plot_diagram(diagram: Any, out: str | Path | None = None, *, point: tuple[fl
     ax.set_xlabel(r"$\beta$ (query/key inverse temperature)")
     ax.set_ylabel(r"$\alpha_{SA}$ (attention residual strength)")
     arch = getattr(diagram, "architecture", {}) or {}
+    from ..analysis.zones import definition_of
+
     ax.set_title(title or f"{arch.get('block', '')} {arch.get('activation', '')}, L = {diagram.depth}, "
-                 rf"$\rho_0$ = {diagram.rho0:g}", fontsize=10)
+                 rf"$\rho_0$ = {diagram.rho0:g}; {definition_of(diagram.thresholds)} zones", fontsize=10)
     if own:  # the caller's figure keeps its own layout
         fig.tight_layout()
     if out is not None:
@@ -177,6 +179,98 @@ def plot_figure3(
 THEORY_COLOURS = {"asymptotic": "black", "finite_T": "#c000c0"}
 
 
+def draw_theory_boundaries(ax: Any, data: dict[str, Any]) -> list[Any]:
+    """The predicted zone boundaries of a training sweep on ``ax``; returns their legend handles.
+
+    Zero level sets, on the sweep's finer theory grid, of ln((1 - rho_L)/(1 - rho0)) - ln(thr_rank)
+    (rank collapse, solid) and mean Y2 - thr_entropy (entropy collapse, dashed), for the
+    T -> infinity theory (black) and at the trained T (magenta).
+    """
+    from matplotlib.lines import Line2D
+
+    rho0, handles = data["input_geometry"]["rho0"], []
+    for name, fine in (data.get("diagram") or {}).items():
+        if not fine:
+            continue
+        fb, fa = np.asarray(fine["beta"]), np.asarray(fine["alpha_sa"])
+        thr = fine["thresholds"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_rank = np.log(np.maximum(1 - np.asarray(fine["rho_L"]), 1e-300) / (1 - rho0)) - np.log(thr["rank"])
+        g_ent = np.asarray(fine["mean_Y2"]) - thr["entropy"]
+        colour = THEORY_COLOURS.get(name, "grey")
+        for field, style in ((g_rank, "-"), (g_ent, "--")):
+            if fb.size > 1 and fa.size > 1 and field.min() < 0 < field.max():
+                ax.contour(fb, fa, field, levels=[0.0], colors=colour, linestyles=style, linewidths=1.6)
+        label = "T -> infinity" if name == "asymptotic" else f"T = {data['settings']['seq_len']}"
+        handles += [Line2D([], [], color=colour, ls="-", label=f"rank collapse ({label})"),
+                    Line2D([], [], color=colour, ls="--", label=f"entropy collapse ({label})")]
+    return handles
+
+
+def trained_rates(data: dict[str, Any], gain: float = 0.5) -> np.ndarray:
+    """(lr, alpha_SA, beta) booleans: every seed's final held-out loss ends more than ``gain`` nats
+    below the unigram level (a diverged run has not trained)."""
+    lrs, alphas, betas = data["lr"], data["alpha_sa"], data["beta"]
+    out = np.ones((len(lrs), len(alphas), len(betas)), dtype=bool)
+    seen = np.zeros_like(out)
+    for r in data["runs"]:
+        c = r["config"]
+        if c["label"] != "grid":
+            continue
+        k, i, j = lrs.index(c["lr"]), alphas.index(c["alpha_sa"]), betas.index(c["beta"])
+        ok = not r["diverged"] and data["unigram_loss"] - float(r["final_eval_loss"]) > gain
+        out[k, i, j] &= ok
+        seen[k, i, j] = True
+    return out & seen
+
+
+def plot_lr_range(data: dict[str, Any], out: str | Path | None = None, *, gain: float = 0.5, title: str | None = None,
+                  ax: Any = None) -> Any:
+    """The learning rates that train at each (beta, alpha_SA) of a sweep over several rates: colour =
+    the largest that trains (:func:`trained_rates`: every seed more than ``gain`` nats below the
+    unigram level), text = all that do, the theory's zone boundaries on top
+    (:func:`draw_theory_boundaries`). Draws on ``ax`` or a new figure, saves to ``out`` when
+    given, returns the Figure."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    out = plot_file(out)
+    lrs = list(data["lr"])
+    if len(lrs) < 1:
+        raise validate.InputError("training results hold no learning rate")
+    order = np.argsort(lrs)
+    ok = trained_rates(data, gain)[order]
+    beta, alpha = np.asarray(data["beta"], float), np.asarray(data["alpha_sa"], float)
+    top = np.full(ok.shape[1:], -1)
+    for rank in range(len(lrs)):
+        top[ok[rank]] = rank
+    own = ax is None
+    fig, (ax,) = figure_axes(ax, 1, (8.6, 5.0), dpi=120)
+    from matplotlib import colormaps
+
+    colours = ["#d0d0d0"] + [colormaps["viridis"](x) for x in np.linspace(0.25, 0.95, len(lrs))]
+    ax.pcolormesh(beta, alpha, top + 1, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(lrs) + 0.5,
+                  shading="nearest")
+    for i, a in enumerate(alpha):
+        for j, b in enumerate(beta):
+            names = [f"{lrs[order[r]]:g}" for r in range(len(lrs)) if ok[r, i, j]]
+            ax.text(b, a, "\n".join(names) or "-", ha="center", va="center", fontsize=6.5)
+    handles = [Patch(color=colours[0], label="none trains")]
+    handles += [Patch(color=colours[r + 1], label=f"largest: lr {lrs[order[r]]:g}") for r in range(len(lrs))]
+    handles += draw_theory_boundaries(ax, data)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, framealpha=0.85)
+    ax.set_xlabel(r"$\beta$")
+    ax.set_ylabel(r"$\alpha_{SA}$")
+    s = data["settings"]
+    ax.set_title(title or f"learning rates that train (> {gain:g} nat below unigram, every seed): L = {s['depth']}, "
+                 f"T = {s['seq_len']}, {s['steps']} steps", fontsize=9)
+    if own:
+        fig.tight_layout()
+    if out is not None:
+        fig.savefig(out)
+    return fig
+
+
 def plot_train_sweep(data: dict[str, Any], out: str | Path | None = None, *, title: str | None = None,
                      axes: Any = None) -> Any:
     """Final held-out loss over (beta, alpha_SA), one panel per learning rate, with the
@@ -202,7 +296,6 @@ def plot_train_sweep(data: dict[str, Any], out: str | Path | None = None, *, tit
     if n == 0:
         raise validate.InputError("training results hold no learning rate")
     fig, panels = figure_axes(axes, n, (5.6 * n + 0.8, 4.6), dpi=120)
-    rho0 = data["input_geometry"]["rho0"]
     handles = []
     for k, ax in enumerate(panels):
         grid = losses[k]
@@ -218,22 +311,9 @@ def plot_train_sweep(data: dict[str, Any], out: str | Path | None = None, *, tit
                 v = grid[i, j]
                 ax.text(b, a, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
                         color="red" if not np.isfinite(v) else ("white" if v < (vmin + vmax) / 2 else "black"))
-        for name, fine in (data.get("diagram") or {}).items():
-            if not fine:
-                continue
-            fb, fa = np.asarray(fine["beta"]), np.asarray(fine["alpha_sa"])
-            thr = fine["thresholds"]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                g_rank = np.log(np.maximum(1 - np.asarray(fine["rho_L"]), 1e-300) / (1 - rho0)) - np.log(thr["rank"])
-            g_ent = np.asarray(fine["mean_Y2"]) - thr["entropy"]
-            colour = THEORY_COLOURS.get(name, "grey")
-            for field, style in ((g_rank, "-"), (g_ent, "--")):
-                if fb.size > 1 and fa.size > 1 and field.min() < 0 < field.max():
-                    ax.contour(fb, fa, field, levels=[0.0], colors=colour, linestyles=style, linewidths=1.6)
-            if k == 0:
-                label = "T -> infinity" if name == "asymptotic" else f"T = {data['settings']['seq_len']}"
-                handles += [Line2D([], [], color=colour, ls="-", label=f"rank collapse ({label})"),
-                            Line2D([], [], color=colour, ls="--", label=f"entropy collapse ({label})")]
+        boundary_handles = draw_theory_boundaries(ax, data)
+        if k == 0:
+            handles += boundary_handles
         pres = data.get("prescribed")
         if pres:
             ax.plot(pres["beta"], pres["alpha_sa"], marker="*", color="gold", mec="k", ms=15, ls="none")

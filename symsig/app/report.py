@@ -76,6 +76,7 @@ def report(
     simulation: bool = True,
     progress: bool | None = None,
     train_results: str | Path | dict[str, Any] | None = None,
+    zones: dict[str, Any] | str | None = None,
     **architecture: Any,
 ) -> Report:
     """Write ``out/index.html`` (plus the PNGs it embeds) for one architecture.
@@ -86,11 +87,14 @@ def report(
     points marked; the prescription for this depth; the critical conditions; the formulas
     used, as MathML with their LaTeX (:mod:`symsig.app.mathml`). ``train_results`` (a
     ``symsig train --save`` JSON file or its dict) adds a section with the training sweep's
-    figure and agreement statistics.
+    figure and agreement statistics. ``zones``: the zone definition or thresholds of the diagram
+    and the prescription (default: the calibrated zones, :mod:`symsig.analysis.zones`).
     """
     from ..analysis.conditions import conditions
     from ..analysis.diagram import diagram
     from ..analysis.prescribe import prescribe
+    from ..analysis.zones import definition_of, thresholds_from
+    from ..core.names import ZONE_DESCRIPTIONS
     from .latex import formulas as latex_formulas
     from .plots import plot_diagram, plot_trajectories
 
@@ -102,6 +106,7 @@ def report(
     for b in betas:
         validate.positive("beta", b)
     training = load_training(train_results) if train_results is not None else None
+    thr = thresholds_from(zones)
     out_dir = validate.output("out", out, directory=True)
     steps = 7
     bar, reached = Progress(steps, "report", progress), [0]
@@ -130,10 +135,16 @@ def report(
             )
     tick(3, "trainability diagram")
     diag_fields = {k: v for k, v in fields.items() if k != "alpha_sa"}
-    diag = diagram(depth=depth, beta="0.05:4:96", alpha_sa="0:3:96", rho0=rho0, boundaries=True, digits=8, **diag_fields)
-    tick(4, "prescription and conditions")
-    presc = prescribe(depth=depth, block=arch.block, rho0=float(rho0),
+    presc = prescribe(depth=depth, block=arch.block, rho0=float(rho0), thresholds=thr,
                       **{k: v for k, v in diag_fields.items() if k != "block"})
+    fallback = None  # where the calibrated zones leave no room, the collapse zones still say where collapse sets in
+    if presc.beta is None and definition_of(thr) == "calibrated":
+        fallback = prescribe(depth=depth, block=arch.block, rho0=float(rho0), thresholds="collapse",
+                             **{k: v for k, v in diag_fields.items() if k != "block"})
+    alpha_top = max(3.0, 1.25 * (presc.alpha_sa or 0.0), 1.25 * float(arch.alpha_sa))  # the prescription in view
+    diag = diagram(depth=depth, beta="0.05:4:96", alpha_sa=f"0:{alpha_top:.3g}:96", rho0=rho0, boundaries=True,
+                   digits=8, thresholds=thr, **diag_fields)
+    tick(4, "conditions")
     cond = {str(b): conditions(depth=depth, rho0=rho0, dps=30, beta=b, **fields) for b in betas}
     tick(5, "plots and page")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,10 +191,14 @@ def report(
             "Trainability diagram",
             _img((out_dir / "diagram.png").read_bytes(), "diagram")
             + "".join(_img((out_dir / f"diagram-beta{b}.png").read_bytes(), f"diagram beta {b}") for b in betas[1:])
-            + f"<p>Zones after L = {depth} blocks; thresholds {html.escape(str(diag.thresholds))}; "
+            + f"<p>Zones after L = {depth} blocks, {html.escape(ZONE_DESCRIPTIONS[definition_of(diag.thresholds)])}, "
+            f"thresholds {html.escape(str(diag.thresholds))}; "
             "boundaries traced by root finding (8 digits). The star is your (beta, alpha_SA).</p>",
         ),
-        ("Prescription", f"<p>{html.escape(presc.summary)}</p>"),
+        ("Prescription", f"<p>{html.escape(presc.summary)}</p>" + (
+            "" if fallback is None else
+            f"<p>By the collapse zones instead (away from the collapse itself, not calibrated against training): "
+            f"{html.escape(fallback.summary)}</p>")),
         ("Critical conditions (30 digits)", _table(["beta", "quantity", "value"], cond_rows)),
         ("Formulas used", "<p>Printed from the library's SymPy expressions (MathML); "
                           "each formula's LaTeX is under it.</p>" + formulas),

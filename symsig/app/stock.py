@@ -196,7 +196,8 @@ def trajectory(s: Stock, name: str) -> dict[str, Any]:
             "Y2": np.array(y2s).mean(axis=1).tolist(), "positions": [int(x) for x in pos] if s.causal else []}
 
 
-def verdict(*, hf_config: Any, seq_len: int | None = None, resolution: int | None = None) -> Verdict:
+def verdict(*, hf_config: Any, seq_len: int | None = None, resolution: int | None = None,
+            zones: dict[str, Any] | str | None = None) -> Verdict:
     """Judge the stock initialisation of the Hugging Face config at ``hf_config`` (see :mod:`symsig.app.inspect`).
 
     ``seq_len`` overrides the config's context length; ``resolution`` is the prescription grid
@@ -206,23 +207,25 @@ def verdict(*, hf_config: Any, seq_len: int | None = None, resolution: int | Non
     import numpy as np
 
     from ..analysis.prescribe import prescribe
-    from ..analysis.zones import DEFAULT_THRESHOLDS, classify
+    from ..analysis.zones import classify, definition_of, thresholds_from
+    from ..core.names import ZONE_DESCRIPTIONS
     from ..theory.activations import CLOSED_FORMS
     from ..theory.blocks import register
 
     start = time.perf_counter()
+    thr = thresholds_from(zones)
     seq = None if seq_len is None else validate.integer("seq_len", seq_len, 2)
     s = stock(read_config(hf_config), seq)
     name = register(f"hf-{s.model_type}", tree_builder(s))
     v = s.variances()
     traj = trajectory(s, name)
     rho_l, mean_y2 = traj["rho"][-1], float(np.mean(traj["Y2"]))
-    zone = str(classify(np.array(rho_l), np.array(mean_y2), v["rho0"], DEFAULT_THRESHOLDS).item())
+    zone = str(classify(np.array(rho_l), np.array(mean_y2), v["rho0"], thr).item())
     act = "gelu" if s.activation == "gelu_tanh" else s.activation
     auto = CLOSED_RESOLUTION if act in CLOSED_FORMS else max(8, math.isqrt(QUADRATURE_BUDGET // s.depth))
     res = validate.integer("resolution", auto if resolution is None else resolution, 8)
     rho_p = max(v["rho0"], 1e-3)
-    pres = prescribe(depth=s.depth, block=name, activation=act, rho0=rho_p, resolution=res)
+    pres = prescribe(depth=s.depth, block=name, activation=act, rho0=rho_p, resolution=res, thresholds=thr)
     notes = _notes(s, act, rho_p)
     prescription = _translate(s, pres)
     parameters = {k: v[k] for k in ("beta", "sigma_a", "sigma_v2", "sigma_o2", "sigma_w2_in", "sigma_w2_out",
@@ -237,11 +240,12 @@ def verdict(*, hf_config: Any, seq_len: int | None = None, resolution: int | Non
     kept = 100 * (1 - rho_l) / (1 - v["rho0"])
     summary = (f"{s.model_type} (d = {s.width}, L = {s.depth}, T = {s.seq_len}, {config['norm']}"
                f"{', QK-norm' if config['qk_norm'] else ''}): the stock initialisation (initializer_range "
-               f"{s.initializer_range:g}) has beta = {v['beta']:.3g} and lands in the {zone} zone: after {s.depth} "
+               f"{s.initializer_range:g}) has beta = {v['beta']:.3g} and lands in the {zone} zone "
+               f"(judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}): after {s.depth} "
                f"layers the tokens keep {kept:.1f}% of their diversity (rho {v['rho0']:.3g} -> {rho_l:.3g}) and "
                f"the attention's mean IPR is {mean_y2:.3g}. {prescription['change']}")
     return Verdict(s.model_type, name, config, parameters, zone, traj["rho"], traj["q"], traj["Y2"], traj["positions"],
-                   dict(DEFAULT_THRESHOLDS), prescription, summary, notes, time.perf_counter() - start)
+                   dict(thr), prescription, summary, notes, time.perf_counter() - start)
 
 
 def _translate(s: Stock, pres: Any) -> dict[str, Any]:

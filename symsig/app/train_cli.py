@@ -11,7 +11,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import zone_options
 from ..core.architecture import FIGURE1
+from ..simulation.train.data import DATA, MARKOV_LENGTH, MARKOV_STATES, MARKOV_SUCCESSORS
 
 
 def add_command(command: Callable[[str, str], argparse.ArgumentParser], add_architecture: Callable[..., None],
@@ -51,9 +53,16 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str]) ->
                           "(the rest: positions)")
     cmd.add_argument("--corpus", default=None, metavar="FILE",
                      help="plain-text UTF-8 file, documents separated by blank lines (default: the built-in story grammar)")
-    cmd.add_argument("--stories", type=int, default=4000, metavar="N", help="stories drawn from the built-in grammar, N >= 2")
+    cmd.add_argument("--data", choices=DATA, default="stories",
+                     help="built-in data without --corpus: the story grammar or a random sparse Markov chain "
+                          f"({MARKOV_LENGTH}-token sequences)")
+    cmd.add_argument("--successors", type=int, default=MARKOV_SUCCESSORS, metavar="K",
+                     help="--data markov: possible successors of each token, 1 <= K <= states")
+    cmd.add_argument("--stories", type=int, default=4000, metavar="N",
+                     help="documents drawn from the built-in data (stories or Markov sequences), N >= 2")
     cmd.add_argument("--vocab-size", dest="vocab_size", type=int, default=None, metavar="V",
-                     help="largest vocabulary, special tokens included (V >= 5; rarer words become [UNK]; default: all)")
+                     help="largest vocabulary, special tokens included (V >= 5; rarer words become [UNK]; default: "
+                          f"all); --data markov: the chain's states (default {MARKOV_STATES})")
     cmd.add_argument("--data-seed", dest="data_seed", type=int, default=0, metavar="K",
                      help="seed of the corpus and of the held-out batches")
     cmd.add_argument("--mask-prob", dest="mask_prob", type=number, default="0.15", metavar="P",
@@ -76,10 +85,7 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str]) ->
     cmd.add_argument("--seed", default="0", metavar="K[,K...]", help="weight seed(s) K >= 0: each is a sweep axis value")
     cmd.add_argument("--no-prescribed", dest="no_prescribed", action="store_true",
                      help="do not add the prescribed point of symsig prescribe to the runs")
-    cmd.add_argument("--rank-threshold", dest="rank_threshold", type=number, default=None, metavar="X",
-                     help="zones: rank collapse when 1 - rho_L < X (1 - rho_0) (default 0.01)")
-    cmd.add_argument("--entropy-threshold", dest="entropy_threshold", type=number, default=None, metavar="X",
-                     help="zones: entropy collapse when the mean attention IPR Y2 > X (default 0.1)")
+    zone_options.add(cmd, number)
     cmd.add_argument("--diagram-resolution", dest="diagram_resolution", type=int, default=24, metavar="N",
                      help="theory grid N x N behind the figure's boundaries (0: none)")
     cmd.add_argument("--workers", type=int, default=1, metavar="N",
@@ -90,6 +96,8 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str]) ->
     cmd.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="training precision")
     cmd.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads per run")
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save the loss-over-grid figure (.png or .svg)")
+    cmd.add_argument("--plot-lr", dest="plot_lr", default=None, metavar="FILE",
+                     help="save the figure of the learning rates that train at each point (.png or .svg)")
     cmd.add_argument("--save", default=None, metavar="FILE", help="save the results as JSON (for symsig report)")
 
 
@@ -97,7 +105,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     """--plot and --save: right suffix, existing directory (checked before any work)."""
     from pathlib import Path
 
-    for option, path, suffixes in (("--plot", args.plot, (".png", ".svg")), ("--save", args.save, (".json",))):
+    for option, path, suffixes in (("--plot", args.plot, (".png", ".svg")), ("--plot-lr", args.plot_lr, (".png", ".svg")),
+                                   ("--save", args.save, (".json",))):
         if path is None:
             continue
         if Path(path).suffix.lower() not in suffixes:
@@ -112,14 +121,13 @@ def run(args: argparse.Namespace) -> Any:
     from ..simulation.train.sweep import train
 
     check_outputs(args)
-    thresholds = {k: v for k, v in (("rank", args.rank_threshold), ("entropy", args.entropy_threshold)) if v is not None}
     keys = ("block", "activation", "beta", "alpha_sa", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_mlp", "depth", "width",
-            "heads", "mlp_width", "seq_len", "causal", "out_proj", "rho0", "q0", "token_share", "corpus", "stories",
+            "heads", "mlp_width", "seq_len", "causal", "out_proj", "rho0", "q0", "token_share", "corpus", "data", "successors", "stories",
             "vocab_size", "data_seed", "mask_prob", "steps", "batch_size", "lr", "warmup", "weight_decay", "clip",
             "eval_every", "eval_batches", "log_every", "seed", "diagram_resolution", "workers", "scheduler", "device",
             "dtype", "threads")
     result = train(**{k: getattr(args, k) for k in keys}, prescribed=not args.no_prescribed,
-                   thresholds=thresholds or None, progress=None if not args.json else False)
+                   thresholds=zone_options.thresholds(args), progress=None if not args.json else False)
     data = result.to_dict()
     if args.save:
         from pathlib import Path
@@ -131,6 +139,11 @@ def run(args: argparse.Namespace) -> Any:
 
         plot_train_sweep(data, args.plot)
         sys.stderr.write(f"wrote {args.plot}\n")
+    if args.plot_lr:
+        from .plots import plot_lr_range
+
+        plot_lr_range(data, args.plot_lr)
+        sys.stderr.write(f"wrote {args.plot_lr}\n")
     if not args.json:
         from ..simulation.train.results import table
 

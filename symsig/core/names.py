@@ -50,3 +50,33 @@ HF_ACTIVATIONS: dict[str, str] = {
     "gelu_fast": "gelu_tanh", "silu": "swish", "swish": "swish", "tanh": "tanh", "sigmoid": "sigmoid",
     "linear": "linear",
 }
+
+#: Named zone definitions (rank and entropy thresholds).
+#:
+#: * ``"calibrated"``: fitted to trained models (docs/training.md, "Calibrated zones"; docs/theory.md §7.2):
+#:   a point trains at the larger learning rate (3e-3) when at least 74% of the initial
+#:   diversity survives the L blocks and the attention's mean IPR is at most 0.3 (T -> infinity
+#:   theory; post-LN, d = 64, T = 32, L = 12, two corpora, held out at L = 6).
+#: * ``"collapse"``: the collapse itself: less than 1% of the initial diversity survives, or
+#:   the attention concentrates on about 10 tokens (mean IPR > 0.1).
+ZONE_DEFINITIONS: dict[str, dict[str, float]] = {
+    "calibrated": {"rank": 0.5, "entropy": 0.25},
+    "collapse": {"rank": 0.01, "entropy": 0.1},
+}
+DEFAULT_ZONES = "calibrated"
+#: One line per definition, said beside every diagram, prescription and verdict.
+ZONE_DESCRIPTIONS: dict[str, str] = {
+    "calibrated": "calibrated zones (thresholds fitted to post-LN models that trained at learning rate 3e-3, "
+                  "docs/training.md)",
+    "collapse": "collapse zones (thresholds at the collapse itself, not fitted to training)",
+    "custom": "custom thresholds",
+}
+#: What a definition's prescriptions were checked against (said in every prescription's summary).
+ZONE_VALIDATION: dict[str, str] = {
+    "calibrated": "Validated: such prescriptions trained at learning rates 1e-3 and 3e-3 for post-LN stacks "
+                  "of L = 6 and 12 blocks at T = 32 (d = 64, 3 seeds), not at L = 24 or T = 128 "
+                  "(docs/training.md).",
+    "collapse": "Not validated against training; at lr 3e-3 such prescriptions failed for L = 12 "
+                "(docs/training.md).",
+    "custom": "",
+}

@@ -26,12 +26,12 @@ def _values(b, curve: str, name: str) -> list[str | None]:
 
 @pytest.fixture(scope="module")
 def b20():
-    return boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1,2", depths="5,40", digits=20, progress=False)
+    return boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1,2", depths="5,40", digits=20, progress=False, thresholds="collapse")
 
 
 @pytest.fixture(scope="module")
 def b35():
-    return boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1,2", depths="5,40", digits=35, progress=False)
+    return boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1,2", depths="5,40", digits=35, progress=False, thresholds="collapse")
 
 
 @pytest.mark.parametrize("curve,name", [("rank", "alpha_sa"), ("entropy", "beta"), ("depth_curve", "alpha_sa")])
@@ -72,7 +72,8 @@ def test_closed_forms_solve_their_equations(b20) -> None:
 
 
 def test_certified_balls_contain_the_higher_precision_values(b35) -> None:
-    b = boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1", depths="5", digits=20, certify=True, progress=False)
+    b = boundary(depth=DEPTH_L, beta="0.5,2.5", alpha_sa="1", depths="5", digits=20, certify=True, progress=False,
+                 thresholds="collapse")
     pairs = [(b.rank, b35.rank, "alpha_sa"), (b.entropy, b35.entropy[:1], "beta"), (b.depth_curve, b35.depth_curve[:1], "alpha_sa")]
     with mpmath.workdps(60):
         for low, high, name in pairs:
@@ -121,7 +122,8 @@ def test_output_files_and_bad_paths(tmp_path) -> None:
 
 
 def test_diagram_boundaries_keep_their_digits(b35) -> None:
-    d = diagram(depth=DEPTH_L, beta="0.5:2.5:2", alpha_sa="0:3:4", boundaries=True, boundary_points=2, digits=35)
+    d = diagram(depth=DEPTH_L, beta="0.5:2.5:2", alpha_sa="0:3:4", boundaries=True, boundary_points=2, digits=35,
+                thresholds="collapse")
     rank = d.to_dict()["boundaries"]["rank"]
     assert rank[0][0] == 0.5 and rank[0][1] == b35.rank[0]["alpha_sa"]
     assert isinstance(diagram(depth=5, beta="0.5:2.5:2", alpha_sa="0:3:4", boundaries=True,
@@ -129,7 +131,8 @@ def test_diagram_boundaries_keep_their_digits(b35) -> None:
 
 
 def test_command_line(capsys, b20) -> None:
-    assert main(["boundary", "--depth", str(DEPTH_L), "--beta", "0.5", "--digits", "20", "--json"]) == 0
+    assert main(["boundary", "--depth", str(DEPTH_L), "--beta", "0.5", "--digits", "20", "--zones", "collapse",
+                 "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["rank"][0]["alpha_sa"] == b20.rank[0]["alpha_sa"] and data["entropy"] == []
     assert main(["boundary", "--depth", "5", "--alpha-sa", "1", "--digits", "8"]) == 0

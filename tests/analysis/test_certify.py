@@ -10,17 +10,20 @@ from symsig.analysis.diagram import DEFAULT_THRESHOLDS, boundary_mp, diagram, in
 from symsig.numerics.contexts import MpContext
 
 
-@pytest.mark.parametrize("kind,fixed,bracket", [("rank", "1", ("1", "2")), ("entropy", "2", ("1.5", "4"))])
-def test_certified_enclosure_of_a_20_digit_root(kind: str, fixed: str, bracket: tuple[str, str]) -> None:
+@pytest.mark.parametrize("kind,fixed,bracket,depth,thr", [
+    ("rank", "1", ("1", "2"), 60, "collapse"), ("entropy", "2", ("1.5", "4"), 60, "collapse"),
+    ("rank", "1", ("1", "4"), 12, None), ("entropy", "3", ("1", "4"), 12, None)])  # None: the calibrated default
+def test_certified_enclosure_of_a_20_digit_root(kind: str, fixed: str, bracket: tuple[str, str], depth: int,
+                                                thr: str | None) -> None:
     with mpmath.workdps(45):
-        root = boundary_mp(kind, fixed=fixed, bracket=bracket, depth=60, digits=20)
+        root = boundary_mp(kind, fixed=fixed, bracket=bracket, depth=depth, digits=20, thresholds=thr)
         r = mpmath.mpf(10) ** -18
         lo, hi = mpmath.nstr(root - r, 30), mpmath.nstr(root + r, 30)
         far_lo, far_hi = mpmath.nstr(root + 10 * r, 30), mpmath.nstr(root + 20 * r, 30)
-    cert = certify_boundary(kind, fixed=fixed, lo=lo, hi=hi, depth=60)
+    cert = certify_boundary(kind, fixed=fixed, lo=lo, hi=hi, depth=depth, thresholds=thr)
     assert cert.certified, cert
     # a segment next to the root, not containing it, is not certified (same sign at both ends)
-    assert not certify_boundary(kind, fixed=fixed, lo=far_lo, hi=far_hi, depth=60).certified
+    assert not certify_boundary(kind, fixed=fixed, lo=far_lo, hi=far_hi, depth=depth, thresholds=thr).certified
 
 
 def test_arb_balls_enclose_the_mpmath_values() -> None:

@@ -24,8 +24,8 @@ def test_zones_agree_with_per_point_propagate():
             assert abs(d.rho_L[i][j] - tr.rho[-1]) < 1e-9 and abs(d.mean_Y2[i][j] - mean_y2) < 1e-12
 
 
-def test_default_thresholds_give_the_three_regions():
-    d = diagram(depth=60, beta="0.2:4:12", alpha_sa="0:3:12")
+def test_collapse_thresholds_give_the_three_regions():
+    d = diagram(depth=60, beta="0.2:4:12", alpha_sa="0:3:12", thresholds="collapse")
     z = np.array(d.zone, dtype=object)
     assert z[-1, 0] == "trainable"  # small beta, strong residual
     assert z[-1, -1] == "entropy"  # large beta
@@ -35,7 +35,8 @@ def test_default_thresholds_give_the_three_regions():
 
 def test_boundaries_agree_with_brute_force_bisection():
     digits = 8
-    d = diagram(depth=30, beta="0.2:4:10", alpha_sa="0:3:10", boundaries=True, boundary_points=3, digits=digits)
+    d = diagram(depth=30, beta="0.2:4:10", alpha_sa="0:3:10", boundaries=True, boundary_points=3, digits=digits,
+                thresholds="collapse")
     assert d.boundaries["rank"] and d.boundaries["entropy"]
     b, a = d.boundaries["rank"][0]
     # brute force: plain bisection on propagate(dps=30), independent of the Illinois solver
@@ -50,7 +51,8 @@ def test_boundaries_agree_with_brute_force_bisection():
             lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
     assert abs(a - float(lo)) < 10 ** -digits * max(1, a)
     b_e, a_e = d.boundaries["entropy"][0]
-    hi_res = boundary_mp("entropy", fixed=repr(a_e), bracket=(b_e - 0.01, b_e + 0.01), depth=30, digits=25)
+    hi_res = boundary_mp("entropy", fixed=repr(a_e), bracket=(b_e - 0.01, b_e + 0.01), depth=30, digits=25,
+                         thresholds="collapse")
     assert abs(b_e - float(hi_res)) < 10 ** -digits * max(1, b_e)
 
 

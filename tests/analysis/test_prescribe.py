@@ -6,6 +6,7 @@ import pytest
 
 from symsig.analysis.prescribe import prescribe
 from symsig.analysis.propagate import propagate
+from symsig.core.names import ZONE_DEFINITIONS
 
 
 def test_prescription_point_is_trainable_and_checked_independently():
@@ -19,10 +20,20 @@ def test_prescription_point_is_trainable_and_checked_independently():
     assert set(pr.to_dict()) >= {"beta", "alpha_sa", "margins", "region", "summary"}
 
 
-def test_deeper_networks_need_stronger_residuals():
-    shallow, deep = prescribe(depth=10, resolution=40), prescribe(depth=200, resolution=40)
+@pytest.mark.parametrize("zones, depths", [("collapse", (10, 200)), ("calibrated", (6, 24))])
+def test_deeper_networks_need_stronger_residuals(zones, depths):
+    shallow, deep = (prescribe(depth=L, resolution=40, thresholds=zones) for L in depths)
     lowest = lambda pr: min(r["alpha_sa"] for r in pr.region)
     assert lowest(deep) > lowest(shallow)
+
+
+def test_calibrated_zones_need_strong_residuals_at_depth_60():
+    """The calibrated zones ask half of the initial diversity to survive: at 60 Figure-1 blocks only
+    alpha_SA above about 3.6 keeps it (the MLPs alone, alpha_SA -> infinity, keep 72%)."""
+    pr = prescribe(depth=60, resolution=24)
+    assert "calibrated zones" in pr.summary and min(r["alpha_sa"] for r in pr.region) > 3.5
+    assert propagate(depth=60, rho0=0.3, beta=0.5, alpha_sa=3.4).rho[-1] > 1 - 0.5 * 0.7
+    assert 1 - propagate(depth=60, rho0=0.3, beta=0.5, alpha_sa=1000).rho[-1] == pytest.approx(0.72 * 0.7, abs=0.01)
 
 
 def test_no_trainable_region_is_reported():
@@ -35,7 +46,9 @@ def test_margins_are_the_zone_indicators():
     the formulas of docs/theory.md §7.3 written out in math."""
     import math
 
-    pr = prescribe(depth=20, resolution=24)
-    tr = propagate(depth=20, rho0=0.3, beta=pr.beta, alpha_sa=pr.alpha_sa)
-    assert pr.margins["rank"] == pytest.approx(math.log((1 - tr.rho[-1]) / 0.7) - math.log(0.01), rel=1e-9)
-    assert pr.margins["entropy"] == pytest.approx(0.1 - float(np.mean(tr.Y2[:-1])), rel=1e-9, abs=1e-12)
+    for zones in ("collapse", "calibrated"):
+        rank, entropy = ZONE_DEFINITIONS[zones]["rank"], ZONE_DEFINITIONS[zones]["entropy"]
+        pr = prescribe(depth=20, resolution=24, thresholds=zones)
+        tr = propagate(depth=20, rho0=0.3, beta=pr.beta, alpha_sa=pr.alpha_sa)
+        assert pr.margins["rank"] == pytest.approx(math.log((1 - tr.rho[-1]) / 0.7) - math.log(rank), rel=1e-9)
+        assert pr.margins["entropy"] == pytest.approx(entropy - float(np.mean(tr.Y2[:-1])), rel=1e-9, abs=1e-12)

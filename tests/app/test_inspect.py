@@ -56,9 +56,14 @@ def test_mapping_onto_symsig_parameters(tmp_path: Path) -> None:
     assert x["sigma_o2"] == pytest.approx(16 * 128 * 4e-4)  # o_proj fan-in heads * head_dim
 
 
-def test_verdicts_of_the_three_families(tmp_path: Path) -> None:
-    for config, zone in ((BERT_BASE, "trainable"), (GPT2, "trainable"), (LLAMA2_7B, "trainable")):
-        v = inspect(hf_config=_write(tmp_path, config, config["model_type"]))
+@pytest.mark.parametrize("zones", ["calibrated", "collapse"])
+def test_verdicts_of_the_three_families(tmp_path: Path, zones: str) -> None:
+    """BERT, GPT-2 and LLaMA keep 58%, 52% and 99% of their initial diversity: trainable by both
+    definitions (the calibrated one asks for 50%, the collapse one for 1%)."""
+    expected = ("trainable",) * 3
+    for config, zone in zip((BERT_BASE, GPT2, LLAMA2_7B), expected):
+        v = inspect(hf_config=_write(tmp_path, config, config["model_type"]), zones=zones)
+        assert f"{zones} zones" in v.summary
         depth = v.config["depth"]
         assert len(v.rho) == len(v.q) == depth + 1 and len(v.Y2) == depth and v.zone == zone
         assert v.rho[0] == pytest.approx(v.parameters["rho0"]) and v.q[0] == pytest.approx(v.parameters["q0"])

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from symsig.analysis.propagate import propagate
-from symsig.app.plots import plot_figure3, plot_train_sweep, plot_trajectories
+from symsig.app.plots import plot_figure3, plot_lr_range, plot_train_sweep, plot_trajectories, trained_rates
 
 #: A hand-made ``symsig train`` result (2 learning rates on a 2 x 3 grid, one diverged point).
 SWEEP = {
@@ -74,3 +74,28 @@ def test_train_sweep_contract(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"2 matplotlib Axes, got 1 \(int\)"):
         plot_train_sweep(SWEEP, axes=3)
     assert np.isfinite(fig.axes[0].get_xlim()).all()
+
+
+def _run(lr: float, alpha: float, beta: float, loss: float, seed: int = 0, diverged: bool = False) -> dict:
+    return {"config": {"label": "grid", "lr": lr, "alpha_sa": alpha, "beta": beta, "seed": seed},
+            "final_eval_loss": loss, "diverged": diverged}
+
+
+def test_trained_rates_by_hand(tmp_path) -> None:
+    """Trained = every seed more than `gain` nats below the unigram level (4.0 here); a diverged
+    run, a run 0.4 nat below, or a missing run has not trained."""
+    runs = [_run(1e-3, 0.2, 0.5, 3.0), _run(1e-3, 0.2, 0.5, 2.0, seed=1),  # both seeds train
+            _run(1e-3, 0.2, 1.5, 3.0), _run(1e-3, 0.2, 1.5, 3.6, seed=1),  # one seed does not
+            _run(3e-3, 0.2, 0.5, 1.0), _run(3e-3, 1.2, 0.5, 0.0, diverged=True), _run(1e-3, 1.2, 3.0, 3.49)]
+    data = SWEEP | {"runs": runs}
+    ok = trained_rates(data)
+    assert ok.shape == (2, 2, 3) and ok.sum() == 3
+    assert ok[0, 0, 0] and ok[1, 0, 0] and ok[0, 1, 2] and not ok[0, 0, 1] and not ok[1, 1, 0]
+    assert trained_rates(data, gain=0.6).sum() == 2
+    ax = Figure().subplots()
+    fig = plot_lr_range(data, tmp_path / "lr.png", ax=ax)
+    assert fig is ax.figure and (tmp_path / "lr.png").stat().st_size > 5_000
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("-") == 4 and "0.001\n0.003" in texts  # cells with no rate, and with both
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["none trains", "largest: lr 0.001", "largest: lr 0.003"]
