@@ -63,7 +63,7 @@ def test_diagram_certifies_its_traced_boundaries() -> None:
 
 @pytest.mark.slow
 def test_certified_finite_t_boundary_point() -> None:
-    """At T = 512 (depth 12, beta = 1) the segment around the float root (tables and float
+    """At T = 512 (depth 12, beta = 1, collapse zones) the segment around the float root (tables and float
     quadratures, accurate to ~1e-10) of half-width 1e-9 is certified, the one next to it is not.
 
     Not against boundary_mp: on this trajectory the mpmath overlap is off by up to 7e-7 relative
@@ -76,9 +76,11 @@ def test_certified_finite_t_boundary_point() -> None:
 
     from symsig.numerics.contexts import NUMPY
 
-    g = indicators(Architecture(seq_len=512), 12, 0.3, 1.0, DEFAULT_THRESHOLDS, NUMPY)
+    from symsig.core.names import ZONE_DEFINITIONS
+
+    g = indicators(Architecture(seq_len=512), 12, 0.3, 1.0, ZONE_DEFINITIONS["collapse"], NUMPY)
     root = brentq(lambda a: float(np.squeeze(g(1.0, a)[0])), 0.5, 0.7, xtol=1e-15)
-    common = dict(fixed="1", depth=12, seq_len=512, prec=160)
+    common = dict(fixed="1", depth=12, seq_len=512, prec=160, thresholds="collapse")
     cert = certify_boundary("rank", lo=repr(root - 1e-9), hi=repr(root + 1e-9), **common)
     assert cert.certified, cert
     assert not certify_boundary("rank", lo=repr(root + 1e-8), hi=repr(root + 2e-8), **common).certified
