@@ -21,6 +21,7 @@ import io
 import json
 import math
 import signal
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +35,12 @@ HOSTILE = ["0", "-0", "-1", "-1e-3", "1e-400", "1e400", "5e-324", "1e-300", "1e3
            "abc", "", "1" * 400, "-" + "9" * 400, "0.1", "3", "2", "1.0000000000000001",
            "0.999999999999999999999999999999", "1:2:3", "0:1:100000000", "3:1:5", "0:1:0", "1,2", "1e3", "2.5",
            "100000000", "10000000"]
+
+#: Where the fuzzed commands run: a fuzzed --out/--plot value that is a valid file name is
+#: written there, not into the repository (a fuzz run once left '3:1:5.png' in it).
+SCRATCH = tempfile.mkdtemp(prefix="symsig-fuzz-")
+
+
 #: Small valid settings so that accepted inputs finish quickly.
 SMALL = {"simulate": ["--width", "8", "--seq-len", "8", "--depth", "2", "--seeds", "2"],
          "crosscheck": ["--width", "8", "--seq-len", "8", "--depth", "1", "--seeds", "2"],
@@ -95,7 +102,8 @@ def time_limit(seconds: int, what: object):
 
 def _run(argv: list[str], deadline: int = DEADLINE) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with time_limit(deadline, argv), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with time_limit(deadline, argv), contextlib.chdir(SCRATCH), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
         try:
             code = main(argv)
         except SystemExit as exc:
