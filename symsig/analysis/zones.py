@@ -34,7 +34,7 @@ from ..numerics.contexts import NUMPY
 from ..numerics.iterate import iterate
 from ..theory.blocks import block_map
 
-DEFAULT_THRESHOLDS: dict[str, float] = ZONE_DEFINITIONS[DEFAULT_ZONES]
+DEFAULT_THRESHOLDS: dict[str, float] = dict(ZONE_DEFINITIONS[DEFAULT_ZONES])  # a copy: callers may not change the definitions
 ZONES = ("rank", "entropy", "vanishing", "trainable")
 #: Optional threshold (off by default): the zone "vanishing" marks otherwise trainable
 #: points where the first attention layer's scaled query gradient
