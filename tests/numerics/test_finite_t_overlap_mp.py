@@ -37,3 +37,14 @@ def test_dps30_digits(s2, rho, n):
         b = ft.overlap(s2, rho, n, dps=45)
         assert abs(a / b - 1) < mpmath.mpf(10) ** -30
     assert abs(float(a) - ft.overlap_np(float(s2), float(rho), n, fast=False)) <= 2e-12
+
+
+@pytest.mark.parametrize("s2, rho, n, dps", [("4", "0.5", 7, 29), pytest.param("4", "0.5", 512, 40, marks=pytest.mark.slow)])
+def test_digits_where_the_fixed_point_one_needed_an_extra_chunk(s2, rho, n, dps):
+    # at these precisions the fixed-point 1 (= 2^bits, bits + 1 binary digits) once filled
+    # exactly one more k-bit chunk than 2^bits - 1 does and was dropped: X was off by 5e-3
+    # (n = 7) and 3e-7 (n = 512) relative. Checked against dps + 6.
+    a = ft.overlap(s2, rho, n, dps=dps)
+    with mpmath.workdps(dps + 20):
+        b = ft.overlap(s2, rho, n, dps=dps + 6)
+        assert abs(a / b - 1) < mpmath.mpf(10) ** -dps

@@ -72,10 +72,22 @@ def _fixed(values: list, bits: int) -> np.ndarray:
     return np.array([max(int(mpmath.floor(mpmath.ldexp(v, bits))), 0) for v in values], dtype=object)
 
 
-def _chunks(x: np.ndarray, k: int, count: int) -> list[np.ndarray]:
-    """Nonnegative integers x < 2^(k count) as float64 arrays of k-bit digits, least significant first."""
+def _digit_bits(bits: int, inner: int) -> int:
+    """The largest digit size k such that the chunk products of :class:`_Product` are exact: numbers
+    below 2^bits have c = ceil(bits / k) digits, a level of the product sums at most c inner
+    products of ``inner`` terms each below 2^2k, and c inner 2^2k must stay below 2^53."""
+    k = 26
+    while k > 1 and -(-bits // k) * inner * 4**k >= 2**53:
+        k -= 1
+    return k
+
+
+def _chunks(x: np.ndarray, k: int) -> list[np.ndarray]:
+    """Nonnegative integers x as float64 arrays of k-bit digits, least significant first: as many
+    digits as the largest entry needs (an entry equal to 2^bits, the fixed-point 1, has bits + 1)."""
+    top = int(np.max(x)).bit_length() if x.size else 0
     mask = (1 << k) - 1
-    return [((x >> (k * j)) & mask).astype(np.float64) for j in range(count)]
+    return [((x >> (k * j)) & mask).astype(np.float64) for j in range(max(1, -(-top // k)))]
 
 
 def _view(chunk: np.ndarray, first: int, rows: int, row_step: int, cols: int, col_step: int) -> np.ndarray:
@@ -149,10 +161,9 @@ def _smooth(lat: _Lattice, key, first: int, rows: int, row_step: int, sig: mpmat
     hz = q * lat.delta / sig
     j0 = math.ceil(math.sqrt(2.0 * log_eps) / float(hz))
     w = _fixed([hz * mpmath.npdf(hz * j) for j in range(-j0, j0 + 1)], lat.bits)
-    k = (53 - math.ceil(math.log2(2 * j0 + 2)) - 5) // 2
-    count = -(-lat.bits // k)
-    left = [_view(c, first - q * j0, rows, row_step, 2 * j0 + 1, q) for c in _chunks(vals, k, count)]
-    prod = _Product(left, _chunks(w[None, :], k, count), k)
+    k = _digit_bits(lat.bits + 1, 2 * j0 + 1)
+    left = [_view(c, first - q * j0, rows, row_step, 2 * j0 + 1, q) for c in _chunks(vals, k)]
+    prod = _Product(left, _chunks(w[None, :], k), k)
     return prod.exact(np.arange(rows), np.zeros(rows, int)) >> lat.bits
 
 
@@ -200,8 +211,7 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
         vals = [v for i in range(nu) for v in inner.sweep(u_lo + i * h - m0 * a * hc, a * hc, m)]
         grid = {key: _fixed([v[key] for v in vals], pbits).reshape(nu, m) for key in (1, "L", "om")}
     w_int = _fixed([hc * mpmath.npdf(hc * j) for j in range(-m0, m0 + 1)], pbits)
-    k = (53 - math.ceil(math.log2(m + 1)) - 5) // 2
-    count = -(-pbits // k)
+    k = _digit_bits(pbits + nu.bit_length() + 1, m)     # the summed row below holds up to nu rows
     # rows i < i_t, where (n-1)(1 - L) < e^s_t, are summed into one row: there
     # L2^(n-1) = L'^(n-1) (1 - D/L')^(n-1), L' = L(u'), D = L' - L2 = E_c[GO(u + a c) G0(u' +- a c)]
     # = O(e^s_t); B is linear in the row, so the order 0 is exact through the summed row, the
@@ -215,10 +225,10 @@ def _overlap(s2: mpmath.mpf, rho: mpmath.mpf, n: int, dps: int) -> mpmath.mpf:
     right = mats if rho > 0 else {key: v[:, ::-1] for key, v in mats.items()}     # x' = u' - a c
 
     def weighted(key, sl=slice(None)):       # rows u_i + a c_m times the c-weights
-        return _chunks((mats[key][sl] * w_int[None, :]) >> pbits, k, count)
+        return _chunks((mats[key][sl] * w_int[None, :]) >> pbits, k)
 
     def plain(key, sl=slice(None)):
-        return [np.ascontiguousarray(c) for c in _chunks(right[key][sl], k, count)]
+        return [np.ascontiguousarray(c) for c in _chunks(right[key][sl], k)]
 
     # the products are needed to 2^P (of 2^2P): levels below 2^(P - 30) M^-1 are dropped
     drop = max(0, (pbits - 30 - math.ceil(math.log2(m + 1))) // k - 2)
