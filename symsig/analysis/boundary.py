@@ -8,7 +8,11 @@ The zone indicators g_rank, g_entropy of :mod:`symsig.analysis.zones` after L bl
   (1 - rho_L = thr_rank (1 - rho0)): below it the tokens collapse. A point whose
   g_entropy > 0 lies inside the entropy zone (``entropy_zone``: not a zone boundary there).
 * ``entropy``: beta*(alpha_SA) at each alpha_SA of a grid, the zeros of beta -> g_entropy
-  (mean_{l<L} Y2_l = thr_entropy): above it the attention freezes.
+  (mean_{l<L} Y2_l = thr_entropy): above it the attention freezes. For zones with a rescue
+  threshold a point is ``rescued`` when g_rescue >= 0 there (no zone boundary there).
+* ``rescue`` (zones with a rescue threshold): alpha_SA*(beta) on the rank curve's beta grid,
+  the zeros of alpha -> g_rescue (1 - rho_L = thr_rescue (1 - rho0)): above it entropy collapse
+  is rescued. A zone boundary where ``entropy_zone`` (g_entropy > 0) holds.
 * ``depth`` (how deep can I go): at fixed beta, alpha_SA*(L) at each depth L of a grid, the
   zeros of alpha -> g_rank at depth L: the residual strength needed to keep thr_rank of the
   diversity over L blocks. L is trainable at (beta, alpha_SA) iff alpha_SA > alpha_SA*(L)
@@ -55,9 +59,9 @@ from ..theory.conditions import CLOSED, DEPTH, EPS, alpha_sa_linear_expr, chi_fa
 from ..theory.symbols import LATEX_NAMES, p, q
 from .conditions import evaluate
 from .diagram import correct_digits, indicators, sweep
-from .zones import thresholds_from
+from .zones import rescue_thresholds, thresholds_from
 
-CURVES = ("rank", "entropy", "depth")
+CURVES = ("rank", "entropy", "rescue", "depth")
 OUTPUT_SUFFIXES = (".csv", ".json")
 #: Search grids' default sizes (sign changes between neighbours bracket the zeros).
 SEARCH_POINTS = 64
@@ -174,7 +178,7 @@ class Boundary(Result):
     correct significant digits, or None where the search grid has no sign change.
 
     ``rank``: points {beta, alpha_sa, alpha_linear, entropy_zone}; ``entropy``: {alpha_sa,
-    beta, rho_c}; ``depth_curve``: {depth, alpha_sa, alpha_linear, entropy_zone} at
+    beta, rho_c, rescued}; ``rescue``: {beta, alpha_sa, entropy_zone}; ``depth_curve``: {depth, alpha_sa, alpha_linear, entropy_zone} at
     beta = ``at_beta``; with certification each point has ``ball`` {mid, rad, certified,
     reason}. ``closed_forms``: label -> {latex, meaning, value (None if not applicable)}.
     """
@@ -187,6 +191,7 @@ class Boundary(Result):
     entropy: list[dict[str, Any]]
     depth_curve: list[dict[str, Any]]
     at_beta: str | None
+    rescue: list[dict[str, Any]]
     closed_forms: dict[str, dict[str, Any]]
     architecture: dict[str, Any] = field(default_factory=dict)
 
@@ -195,13 +200,15 @@ class Boundary(Result):
         out = []
         for curve, points, fixed, value in (("rank", self.rank, "beta", "alpha_sa"),
                                             ("entropy", self.entropy, "alpha_sa", "beta"),
+                                            ("rescue", self.rescue, "beta", "alpha_sa"),
                                             ("depth", self.depth_curve, "depth", "alpha_sa")):
             for pt in points:
                 ball = pt.get("ball") or {}
                 closed = "rho_c" if curve == "entropy" else "alpha_linear"
                 out.append({"curve": curve, "fixed": fixed, "fixed_value": pt[fixed], "name": value,
                             "value": pt[value], "closed_form": closed, "closed_value": pt.get(closed),
-                            "entropy_zone": pt.get("entropy_zone"), "ball_mid": ball.get("mid"),
+                            "entropy_zone": pt.get("entropy_zone"), "rescued": pt.get("rescued"),
+                            "ball_mid": ball.get("mid"),
                             "ball_rad": ball.get("rad"), "certified": ball.get("certified")})
         return out
 
@@ -250,7 +257,10 @@ class _Curves:
                 x_text = mpmath.nstr(x, self.digits + 10)
                 entropy = indicators(self.arch, depth, self.rho0, self.q0, self.thr,
                                      MpContext(self.digits))(*point(x))[1] > 0
-            pt: dict[str, Any] = {"value": text, "exact": x_text, "entropy_zone": bool(entropy)}
+                rescue = rescue_thresholds(self.thr)
+                rescued = None if kind != "entropy" or rescue is None else bool(
+                    indicators(self.arch, depth, self.rho0, self.q0, rescue, MpContext(self.digits))(*point(x))[0] >= 0)
+            pt: dict[str, Any] = {"value": text, "exact": x_text, "entropy_zone": bool(entropy), "rescued": rescued}
             if self.certify:
                 pt["ball"] = self.ball(kind, depth, fixed, x)
             found.append(pt)
@@ -352,8 +362,10 @@ def boundary(
 
     q_read = 1 if arch.block in PRE_LN else q0
     closed = _closed(arch, depth, thr["rank"], digits, q_read, rho0)
-    rank, entropy, depth_curve = [], [], []
-    with Progress(len(betas) + len(alphas) + len(depth_list), "boundary", progress) as bar:
+    rank, entropy, rescue, depth_curve = [], [], [], []
+    rescue_thr = rescue_thresholds(thr)
+    with Progress(len(betas) * (1 + (rescue_thr is not None)) + len(alphas) + len(depth_list), "boundary",
+                  progress) as bar:
         run = _Curves(arch, rho0, q0, thr, digits, certify, prec, bar)
         start = (rho0, q0)
         if betas:
@@ -363,6 +375,12 @@ def boundary(
             for j, b in enumerate(betas):
                 rank += _points(run.zeros("rank", depth, b, s_alpha, g[0][:, j]), "beta", decimal(b, digits),
                                 "alpha_sa", {"alpha_linear": a_lin})
+            if rescue_thr is not None:  # g_rescue is g_rank at the rescue threshold
+                rescue_run = _Curves(arch, rho0, q0, rescue_thr, digits, certify, prec, bar)
+                g_res = _indicator_grid(rho_l, y2, rho0, rescue_thr)[0]
+                for j, b in enumerate(betas):
+                    rescue += _points(rescue_run.zeros("rank", depth, b, s_alpha, g_res[:, j]), "beta",
+                                      decimal(b, digits), "alpha_sa", {})
         if alphas:
             rho_l, y2 = sweep(arch, s_beta, np.array([float(a) for a in alphas]), depth, *map(float, start))
             g = _indicator_grid(rho_l, y2, rho0, thr)
@@ -371,6 +389,8 @@ def boundary(
                               "beta", {})
                 for pt in pts:
                     pt.pop("entropy_zone", None)
+                    if rescue_thr is None:
+                        pt.pop("rescued", None)
                     pt["rho_c"] = None if pt["beta"] is None else _evaluate(
                         rho_c_expr(), arch.replace(beta=pt.pop("exact")), digits, {})
                 entropy += pts
@@ -380,11 +400,13 @@ def boundary(
             a_lin = _alpha_linear(closed, arch, L, thr["rank"], digits)
             depth_curve += _points(run.zeros("depth", L, fixed_beta, s_alpha, g[0][:, 0]), "depth", L, "alpha_sa",
                                    {"alpha_linear": a_lin})
-    for pts in (rank, depth_curve):
+    for pts in (rank, rescue, depth_curve):
         for pt in pts:
             pt.pop("exact", None)
+            pt.pop("rescued", None)
     result = Boundary(digits=digits, depth=depth, rho0=str(rho0), thresholds=thr, rank=rank, entropy=entropy,
                       depth_curve=depth_curve, at_beta=decimal(fixed_beta, digits) if depth_list else None,
+                      rescue=rescue,
                       closed_forms=closed,
                       architecture={k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")})
     if target is not None:
@@ -405,7 +427,8 @@ def _points(found: Sequence[dict[str, Any]], fixed: str, fixed_value: Any, name:
         return [{fixed: fixed_value, name: None, **extra}]
     out = []
     for pt in found:
-        rec = {fixed: fixed_value, name: pt["value"], **extra, "entropy_zone": pt["entropy_zone"], "exact": pt["exact"]}
+        rec = {fixed: fixed_value, name: pt["value"], **extra, "entropy_zone": pt["entropy_zone"], "exact": pt["exact"],
+               "rescued": pt["rescued"]}
         if "ball" in pt:
             rec["ball"] = pt["ball"]
         out.append(rec)

@@ -39,7 +39,7 @@ from ..core.architecture import Architecture
 from ..numerics.balls import Uncertain, flint
 from ..numerics.contexts import ArbContext
 from ..numerics.iterate import check_start
-from .zones import indicators_at, thresholds_from
+from .zones import indicators_at, level_set, thresholds_from
 
 CERTIFIABLE_ACTIVATIONS = ("relu", "erf", "linear", "gelu")
 #: Digits beyond the segment's that the finite-T quadratures aim at.
@@ -105,8 +105,8 @@ def certify_boundary(
     **architecture: Any,
 ) -> Certificate:
     """Certify that the ``kind`` boundary crosses [lo, hi] (module docstring)."""
-    validate.choice("boundary", kind, ("rank", "entropy"))
-    thr = thresholds_from(thresholds)
+    curve = kind
+    kind, thr = level_set(kind, thresholds_from(thresholds))  # "rescue": the rank indicator at the rescue threshold
     base = Architecture(**architecture).to_dict()
     depth = validate.integer("depth", depth, 1)
     check_start(q0, rho0)
@@ -119,8 +119,8 @@ def certify_boundary(
             arch = Architecture(**(base | {k: v if isinstance(v, Fraction) else str(v) for k, v in point.items()}))
             balls.append(indicators_arb(arch, depth, rho0, q0, thr, prec, digits)[which])
     except Uncertain as exc:
-        return Certificate(kind, str(fixed), str(lo), str(hi), "", "", False, str(exc))
+        return Certificate(curve, str(fixed), str(lo), str(hi), "", "", False, str(exc))
     g_lo, g_hi = balls
     opposite = (g_lo < 0 and g_hi > 0) or (g_lo > 0 and g_hi < 0)
     reason = "indicator certainly changes sign" if opposite else "signs not certainly opposite"
-    return Certificate(kind, str(fixed), str(lo), str(hi), g_lo.str(10), g_hi.str(10), bool(opposite), reason)
+    return Certificate(curve, str(fixed), str(lo), str(hi), g_lo.str(10), g_hi.str(10), bool(opposite), reason)

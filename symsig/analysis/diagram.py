@@ -34,7 +34,7 @@ from ..theory.symbols import PARAMS
 from ..theory.symbols import alpha_sa as alpha_sa_symbol
 from ..theory.symbols import beta as beta_symbol
 from .critical import beta_c_np
-from .zones import DEFAULT_THRESHOLDS, classify, indicators_at, thresholds_from
+from .zones import DEFAULT_THRESHOLDS, classify, indicators_at, level_set, rescue_thresholds, thresholds_from
 from .zones import indicators as zone_indicators
 
 def parse_grid(name: str, spec: Any) -> np.ndarray:
@@ -87,8 +87,8 @@ def sweep(arch: Architecture, beta: np.ndarray, alpha_sa: np.ndarray, depth: int
 class Diagram(Result):
     """A trainability diagram: ``rho_L[i][j]``, ``zone[i][j]`` at alpha_sa[i], beta[j].
 
-    ``mean_Y2`` is the mean IPR over the L attentions; ``boundaries`` maps "rank" and
-    "entropy" to lists of [beta, alpha_sa] points on the level sets (empty unless
+    ``mean_Y2`` is the mean IPR over the L attentions; ``boundaries`` maps "rank",
+    "entropy" (and "rescue" for zones with a rescue threshold) to lists of [beta, alpha_sa] points on the level sets (empty unless
     traced; the traced coordinate is an mpf with ``dps`` correct digits, written in
     JSON as a decimal string of exactly ``dps`` significant digits when ``dps`` > 15,
     a float otherwise); ``beta_c0`` is where the first attention freezes (T -> infinity):
@@ -195,7 +195,7 @@ def _certify(arch: Architecture, traced: dict[str, list[list[Any]]], depth: int,
     out = []
     for kind, points in traced.items():
         for b, a in points:
-            fixed, x = (b, a) if kind == "rank" else (a, b)
+            fixed, x = (a, b) if kind == "entropy" else (b, a)
             with mpmath.workdps(digits + GUARD_DIGITS):
                 x = to_mpf(x)
                 r = mpmath.mpf(10) ** (1 - digits) * max(1, abs(x))
@@ -238,34 +238,51 @@ def trace_boundaries(
     points: int,
     digits: int,
 ) -> dict[str, list[list[Any]]]:
-    """Level-set points: rank (root in alpha_sa per beta column), entropy (root in beta per alpha row).
+    """Level-set points: rank (root in alpha_sa per beta column), entropy (root in beta per alpha row)
+    and, when the definition has a rescue threshold, rescue (root of g_rescue in alpha_sa per beta
+    column). Only zone boundaries are kept: rank points outside the entropy zone, entropy points
+    not rescued, rescue points where the attention is frozen (g_entropy > 0).
 
     Each point is [beta, alpha_sa] with the grid coordinate a float and the root from
     :func:`correct_digits` (an mpf when ``digits`` > 15, else a float).
     """
     validate.integer("digits", digits, 1)
-    g_rank, g_ent = zone_indicators(NUMPY, rho0, rho_l, mean_y2, thr)
-    out: dict[str, list[list[Any]]] = {"rank": [], "entropy": []}
+    rescue = rescue_thresholds(thr)
+    out: dict[str, list[list[Any]]] = {"rank": [], "entropy": []} | ({"rescue": []} if rescue else {})
     keep = (lambda x: x) if digits > 15 else float
-    for j in _lines(betas.size, points):
-        col = g_rank[:, j]
-        for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
-            b = float(betas[j])
-            g = lambda ctx: indicators(arch, depth, rho0, q0, thr, ctx)
-            _, a = correct_digits(lambda ctx: (lambda x: g(ctx)(b, x)[0]), float(alphas[i]), float(alphas[i + 1]), digits)
-            with mpmath.workdps(digits + GUARD_DIGITS):
-                inside = g(MpContext(digits))(b, a)[1] > 0
-            if not inside:  # outside the entropy zone: a true zone boundary
-                out["rank"].append([b, keep(a)])
+
+    def at(t: dict[str, Any], b: Any, a: Any) -> tuple[Any, Any]:  # indicators at digits, on the mpmath iteration
+        with mpmath.workdps(digits + GUARD_DIGITS):
+            return indicators(arch, depth, rho0, q0, t, MpContext(digits))(b, a)
+
+    def alpha_roots(t: dict[str, Any]):  # (beta, alpha_sa) zeros of g_rank at thresholds t, per beta column
+        col_all = zone_indicators(NUMPY, rho0, rho_l, mean_y2, t)[0]
+        for j in _lines(betas.size, points):
+            col = col_all[:, j]
+            for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
+                b = float(betas[j])
+                g = lambda ctx: indicators(arch, depth, rho0, q0, t, ctx)
+                yield b, correct_digits(lambda ctx: (lambda x: g(ctx)(b, x)[0]), float(alphas[i]), float(alphas[i + 1]),
+                                        digits)[1]
+
+    for b, a in alpha_roots(thr):
+        if not at(thr, b, a)[1] > 0:  # outside the entropy zone (unrescued there: keep = thr_rank < thr_rescue)
+            out["rank"].append([b, keep(a)])
+    g_ent = zone_indicators(NUMPY, rho0, rho_l, mean_y2, thr)[1]
     for i in _lines(alphas.size, points):
         row = g_ent[i, :]
         for j in np.nonzero(np.sign(row[:-1]) * np.sign(row[1:]) < 0)[0]:
             a = float(alphas[i])
             g = lambda ctx: indicators(arch, depth, rho0, q0, thr, ctx)
             _, b = correct_digits(lambda ctx: (lambda x: g(ctx)(x, a)[1]), float(betas[j]), float(betas[j + 1]), digits)
-            out["entropy"].append([keep(b), a])
-    out["rank"].sort(key=lambda pt: (pt[0], float(pt[1])))
-    out["entropy"].sort(key=lambda pt: (pt[1], float(pt[0])))
+            if rescue is None or at(rescue, b, a)[0] < 0:
+                out["entropy"].append([keep(b), a])
+    if rescue:
+        for b, a in alpha_roots(rescue):
+            if at(thr, b, a)[1] > 0:
+                out["rescue"].append([b, keep(a)])
+    for kind in out:
+        out[kind].sort(key=(lambda pt: (pt[1], float(pt[0]))) if kind == "entropy" else (lambda pt: (pt[0], float(pt[1]))))
     return out
 
 
@@ -316,10 +333,9 @@ def correct_digits(f_in: Callable[[MpContext], Callable[[mpmath.mpf], mpmath.mpf
 
 def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rho0: Any = "0.3", q0: Any = 1,
                 thresholds: dict[str, Any] | str | None = None, digits: int = 30, **architecture: Any) -> mpmath.mpf:
-    """One boundary point at ``digits`` digits: alpha_SA at beta = ``fixed`` (kind "rank")
-    or beta at alpha_SA = ``fixed`` (kind "entropy"), inside ``bracket``."""
-    validate.choice("boundary", kind, ("rank", "entropy"))
-    thr = thresholds_from(thresholds)
+    """One boundary point at ``digits`` digits: alpha_SA at beta = ``fixed`` (kind "rank" or
+    "rescue") or beta at alpha_SA = ``fixed`` (kind "entropy"), inside ``bracket``."""
+    kind, thr = level_set(kind, thresholds_from(thresholds))
     arch = Architecture(**architecture)
     depth = validate.integer("depth", depth, 1)
     digits = validate.integer("digits", digits, 1)

@@ -1,6 +1,7 @@
 """Prescriptions: where to initialise (beta, alpha_SA) for an L-layer transformer.
 
 The recommended region is the trainable zone of :func:`symsig.diagram.diagram`
+without its rescued part (the attention stays liquid: mean IPR <= thresholds["entropy"])
 on beta in [0.05, beta_max], alpha_SA in [0, alpha_max] (alpha_max covers the
 linearised residual needed against rank collapse, docs/theory.md §8.3). The
 safest point is the trainable grid point farthest from every non-trainable
@@ -30,8 +31,8 @@ from .zones import classify, definition_of, indicators, thresholds_from
 class Prescription(Result):
     """Recommended (beta, alpha_SA) for ``depth`` blocks.
 
-    ``beta``, ``alpha_sa``: the safest point; ``region``: per scanned alpha_SA, the
-    trainable beta interval [lo, hi] (rows without one are omitted); ``rho_L``,
+    ``beta``, ``alpha_sa``: the safest point; ``region``: per scanned alpha_SA, the safe
+    (trainable, liquid attention) beta interval [lo, hi] (rows without one are omitted); ``rho_L``,
     ``Y2`` (mean over layers) at the point; ``margins``: ``rank`` = g_rank =
     ln[(1 - rho_L)/(thr (1 - rho0))] and ``entropy`` = -g_entropy = thr - mean Y2, the
     zone indicators of :mod:`symsig.analysis.zones` (> 0 is safe), ``distance`` =
@@ -78,7 +79,9 @@ def prescribe(
     alpha_max = validate.positive("alpha_max", alpha_max)
     betas, alphas = np.linspace(0.05, beta_max, n), np.linspace(0.0, alpha_max, n)
     rho_l, y2 = sweep(arch, betas, alphas, depth, rho0, 1.0)
-    ok = classify(rho_l, y2, rho0, thr) == "trainable"
+    # rescued points (frozen attention, strong residual) are trainable but not safe: the rescue was
+    # measured at one learning rate and weakens with depth, so the prescription keeps the attention liquid
+    ok = (classify(rho_l, y2, rho0, thr) == "trainable") & (y2 <= thr["entropy"])
     arch_dict = {k: v for k, v in arch.to_dict().items() if k not in ("beta", "alpha_sa")}
     region = [
         {"alpha_sa": float(alphas[i]), "beta_min": float(betas[row].min()), "beta_max": float(betas[row].max())}
@@ -104,8 +107,14 @@ def prescribe(
         f"residual at alpha_SA = {a:.3g}. There the tokens keep {100 * (1 - r) / (1 - rho0):.1f}% of their "
         f"initial diversity after the last layer (rank-collapse limit {100 * thr['rank']:g}%) and the attention "
         f"spreads over many tokens (mean IPR {y:.3f}, limit {thr['entropy']:g}). Smaller alpha_SA risks rank "
-        f"collapse; larger beta (above about {max(row['beta_max'] for row in region):.2g}) freezes the attention "
-        f"(entropy collapse). Judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}. "
+        f"collapse; {_beta_limit(betas[ok[i]].max(), beta_max)}. Judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}. "
         f"{ZONE_VALIDATION[definition_of(thr)]}"
     ).rstrip()
     return Prescription(b, a, r, y, margins, region, thr, summary, depth, arch_dict)
+
+
+def _beta_limit(top: float, beta_max: float) -> str:
+    """What larger beta does at the prescribed alpha_SA (``top``: the largest safe beta in its row)."""
+    if top < beta_max:
+        return f"larger beta (above about {top:.2g} at this alpha_SA) freezes the attention (entropy collapse)"
+    return f"the attention stays liquid up to the largest scanned beta ({beta_max:g}) at this alpha_SA"

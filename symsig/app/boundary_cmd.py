@@ -64,18 +64,25 @@ def table(data: dict[str, Any]) -> str:
              f"{ZONE_DESCRIPTIONS[definition_of(data['thresholds'])]}"]
     for curve, fixed, name, closed in (("rank", "beta", "alpha_sa", "alpha_linear"),
                                        ("entropy", "alpha_sa", "beta", "rho_c"),
+                                       ("rescue", "beta", "alpha_sa", None),
                                        ("depth_curve", "depth", "alpha_sa", "alpha_linear")):
-        if not data[curve]:
+        if not data.get(curve):
             continue
         where = f" at beta = {data['at_beta']}" if curve == "depth_curve" else ""
-        lines.append(f"{curve}{where}: {name}*({fixed})   [{closed} beside]")
+        lines.append(f"{curve}{where}: {name}*({fixed})" + (f"   [{closed} beside]" if closed else
+                                                           "   (entropy collapse rescued above it)"))
         for pt in data[curve]:
-            mark = " (inside the entropy zone)" if pt.get("entropy_zone") else ""
+            if curve == "rescue":
+                mark = "" if pt[name] is None else (" (attention frozen: a zone boundary)" if pt.get("entropy_zone")
+                                                    else " (attention not frozen here)")
+            else:
+                mark = " (inside the entropy zone)" if pt.get("entropy_zone") else (
+                    " (rescued: no zone boundary)" if pt.get("rescued") else "")
             ball = pt.get("ball")
             cert = f"  certified +- {ball['rad']}" if ball and ball["certified"] else (
                 f"  not certified: {ball['reason']}" if ball else "")
-            lines.append(f"  {fixed} = {pt[fixed]}: {name} = {pt[name] or '-'}   {closed} = {pt.get(closed) or '-'}"
-                         f"{mark}{cert}")
+            beside = f"   {closed} = {pt.get(closed) or '-'}" if closed else ""
+            lines.append(f"  {fixed} = {pt[fixed]}: {name} = {pt[name] or '-'}{beside}{mark}{cert}")
     for label, form in data["closed_forms"].items():
         if form["value"] is not None:
             lines.append(f"{label}: {form['value']}   ({form['meaning']})")

@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--digits", type=int, default=10, metavar="N", help="correct digits of the traced boundaries")
     cmd.add_argument("--certify", action="store_true",
                      help="certify each traced boundary point with ball arithmetic (python-flint)")
-    zone_options.add(cmd, _number, thresholds=("rank", "entropy", "gradient"))
+    zone_options.add(cmd, _number, thresholds=("rank", "entropy", "rescue", "gradient"))
     cmd.add_argument("--point", default=None, metavar="BETA,ALPHA_SA", help="mark a point on the plot")
     cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.svg or FILE.json")
     _add_common(cmd, dps=False)

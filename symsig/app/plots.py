@@ -33,10 +33,11 @@ def plot_diagram(diagram: Any, out: str | Path | None = None, *, point: tuple[fl
     fig, (ax,) = figure_axes(ax, 1, (6.4, 4.8), dpi=120)
     cmap = ListedColormap([COLOURS[z] for z in order])
     ax.pcolormesh(beta, alpha, codes, cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, shading="nearest")
-    for kind, style in (("rank", "k-"), ("entropy", "k--")):
+    for kind, style, label in (("rank", "k-", "rank collapse boundary"), ("entropy", "k--", "entropy collapse boundary"),
+                               ("rescue", "k:", "entropy collapse rescued above")):
         pts = np.asarray(diagram.boundaries.get(kind, []), dtype=float)  # mpf roots at digits > 15
         if pts.size:
-            ax.plot(pts[:, 0], pts[:, 1], style, lw=1.6, marker=".", ms=4, label=f"{LABELS[kind]} boundary")
+            ax.plot(pts[:, 0], pts[:, 1], style, lw=1.6, marker=".", ms=4, label=label)
     if diagram.beta_c0 is not None and beta.min() <= diagram.beta_c0 <= beta.max():
         ax.axvline(diagram.beta_c0, color="white", ls=":", lw=1.5, label=rf"$\beta_c(\rho_0)={diagram.beta_c0:.3g}$")
     if point is not None:
@@ -182,28 +183,38 @@ THEORY_COLOURS = {"asymptotic": "black", "finite_T": "#c000c0"}
 def draw_theory_boundaries(ax: Any, data: dict[str, Any]) -> list[Any]:
     """The predicted zone boundaries of a training sweep on ``ax``; returns their legend handles.
 
-    Zero level sets, on the sweep's finer theory grid, of ln((1 - rho_L)/(1 - rho0)) - ln(thr_rank)
-    (rank collapse, solid) and mean Y2 - thr_entropy (entropy collapse, dashed), for the
-    T -> infinity theory (black) and at the trained T (magenta).
+    Zero level sets, on the sweep's finer theory grid, of the zone indicators
+    (:func:`symsig.analysis.zones.indicators`): rank collapse (solid), entropy collapse where it is
+    not rescued (dashed) and, for definitions with a rescue threshold, the rescue curve where the
+    attention is frozen (dotted), for the T -> infinity theory (black) and at the trained T (magenta).
     """
     from matplotlib.lines import Line2D
+
+    from ..analysis.zones import indicators, rescue_thresholds
+    from ..numerics.contexts import NUMPY
 
     rho0, handles = data["input_geometry"]["rho0"], []
     for name, fine in (data.get("diagram") or {}).items():
         if not fine:
             continue
         fb, fa = np.asarray(fine["beta"]), np.asarray(fine["alpha_sa"])
-        thr = fine["thresholds"]
+        rho_l, y2, thr = np.asarray(fine["rho_L"]), np.asarray(fine["mean_Y2"]), fine["thresholds"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            g_rank = np.log(np.maximum(1 - np.asarray(fine["rho_L"]), 1e-300) / (1 - rho0)) - np.log(thr["rank"])
-        g_ent = np.asarray(fine["mean_Y2"]) - thr["entropy"]
+            g_rank, g_ent = (np.nan_to_num(g, neginf=-1e3) for g in indicators(NUMPY, rho0, rho_l, y2, thr))
+            rescue = rescue_thresholds(thr)
+            g_res = None if rescue is None else np.nan_to_num(indicators(NUMPY, rho0, rho_l, y2, rescue)[0], neginf=-1e3)
+        fields = [(g_rank, "-"), (g_ent if g_res is None else np.ma.masked_where(g_res >= 0, g_ent), "--")]
+        if g_res is not None:
+            fields.append((np.ma.masked_where(g_ent <= 0, g_res), ":"))
         colour = THEORY_COLOURS.get(name, "grey")
-        for field, style in ((g_rank, "-"), (g_ent, "--")):
+        for field, style in fields:
             if fb.size > 1 and fa.size > 1 and field.min() < 0 < field.max():
                 ax.contour(fb, fa, field, levels=[0.0], colors=colour, linestyles=style, linewidths=1.6)
         label = "T -> infinity" if name == "asymptotic" else f"T = {data['settings']['seq_len']}"
         handles += [Line2D([], [], color=colour, ls="-", label=f"rank collapse ({label})"),
                     Line2D([], [], color=colour, ls="--", label=f"entropy collapse ({label})")]
+        if g_res is not None:
+            handles.append(Line2D([], [], color=colour, ls=":", label=f"entropy collapse rescued above ({label})"))
     return handles
 
 

@@ -15,14 +15,17 @@ from ..core.names import DEFAULT_ZONES, ZONE_DEFINITIONS
 OPTIONS: dict[str, tuple[str, str]] = {
     "rank": ("--rank-threshold", "rank collapse when 1 - rho_L < X (1 - rho_0)"),
     "entropy": ("--entropy-threshold", "entropy collapse when the mean attention IPR Y2 > X"),
+    "rescue": ("--rescue-threshold", "no entropy collapse where 1 - rho_L >= X (1 - rho_0): a strong residual "
+               "carries the tokens (a value above the rank threshold)"),
     "gradient": ("--gradient-threshold", "optional zone: scaled first-layer query gradient below X is 'vanishing' "
                  "(off by default)"),
 }
 
 
-def add(cmd: argparse.ArgumentParser, number: Callable[[str], Any], *, thresholds: tuple[str, ...] = ("rank", "entropy")) -> None:
+def add(cmd: argparse.ArgumentParser, number: Callable[[str], Any], *,
+        thresholds: tuple[str, ...] = ("rank", "entropy", "rescue")) -> None:
     """``--zones`` and the threshold options named in ``thresholds``."""
-    described = "; ".join(f"{name}: rank {v['rank']:g}, entropy {v['entropy']:g}" for name, v in ZONE_DEFINITIONS.items())
+    described = "; ".join(f"{name}: " + ", ".join(f"{k} {x:g}" for k, x in v.items()) for name, v in ZONE_DEFINITIONS.items())
     cmd.add_argument("--zones", choices=tuple(ZONE_DEFINITIONS), default=DEFAULT_ZONES,
                      help=f"zone definition ({described}; docs/training.md, Calibrated zones)")
     for key in thresholds:

@@ -116,7 +116,8 @@ def test_output_files_and_bad_paths(tmp_path) -> None:
         boundary(beta="1", out=str(tmp_path / "x.txt"))
     b = boundary(depth=DEPTH_L, beta="0.5", alpha_sa="1", digits=12, out=str(tmp_path / "x.csv"), progress=False)
     rows = list(csv.DictReader((tmp_path / "x.csv").open()))
-    assert [(r["curve"], r["value"]) for r in rows] == [("rank", b.rank[0]["alpha_sa"]), ("entropy", b.entropy[0]["beta"])]
+    assert [(r["curve"], r["value"]) for r in rows] == [("rank", b.rank[0]["alpha_sa"]), ("entropy", b.entropy[0]["beta"]),
+                                                        ("rescue", b.rescue[0]["alpha_sa"] or "")]
     b.write(tmp_path / "x.json")
     assert json.loads((tmp_path / "x.json").read_text()) == b.to_dict()
 
