@@ -141,3 +141,46 @@ def test_command_line(capsys, b20) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["boundary", "--beta", "1", "--out", "/nonexistent/x.csv"])
     assert exc.value.code == 2
+
+
+def test_rescue_curve_is_the_rank_condition_at_the_rescue_threshold() -> None:
+    """Calibrated zones: the rescue curve alpha_SA*(beta) keeps exactly thr_rescue of the diversity;
+    at liquid beta it is the exact residual of §8.3 at eps = thr_rescue (an independent search);
+    it is a zone boundary only where the attention is frozen; entropy points above it are rescued;
+    its points certify like rank points."""
+    from symsig.analysis.certify import certify_boundary
+    from symsig.analysis.propagate import propagate
+    from symsig.core.names import ZONE_DEFINITIONS
+
+    keep = ZONE_DEFINITIONS["calibrated"]["rescue"]
+    b = boundary(depth=12, beta="0.5,3", alpha_sa="1,3", digits=20, progress=False)
+    liquid, frozen = b.rescue
+    with mpmath.workdps(40):
+        exact = alpha_sa_required(depth=12, eps=str(keep), rho0="0.3", dps=25)
+        assert abs(mpmath.mpf(liquid["alpha_sa"]) - exact) < mpmath.mpf(10) ** -19 * exact
+    assert not liquid["entropy_zone"] and frozen["entropy_zone"]
+    tr = propagate(depth=12, rho0=0.3, beta=3, alpha_sa=float(frozen["alpha_sa"]))
+    assert (1 - tr.rho[-1]) / 0.7 == pytest.approx(keep, rel=1e-12)
+    assert [pt["rescued"] for pt in b.entropy] == [False, True]     # alpha_SA = 3 lies above the rescue curve
+    assert "rescued" not in boundary(depth=12, alpha_sa="1", digits=8, progress=False,
+                                     thresholds="collapse").entropy[0]
+    with mpmath.workdps(30):
+        x, r = mpmath.mpf(frozen["alpha_sa"]), mpmath.mpf(10) ** -15
+        cert = certify_boundary("rescue", fixed="3", lo=mpmath.nstr(x - r, 25), hi=mpmath.nstr(x + r, 25), depth=12)
+    assert cert.certified and cert.kind == "rescue"
+    with pytest.raises(InputError, match="no rescue threshold"):
+        certify_boundary("rescue", fixed="3", lo="1", hi="2", depth=12, thresholds="collapse")
+
+
+def test_diagram_traces_the_rescue_curve_where_the_attention_is_frozen() -> None:
+    from symsig.analysis.propagate import propagate
+
+    d = diagram(depth=12, beta="0.5:4:8", alpha_sa="0:3:8", boundaries=True, boundary_points=8, digits=12)
+    assert d.boundaries["rescue"]
+    for b, a in d.boundaries["rescue"]:
+        tr = propagate(depth=12, rho0=0.3, beta=b, alpha_sa=a)
+        assert (1 - tr.rho[-1]) / 0.7 == pytest.approx(0.8, rel=1e-9) and sum(tr.Y2[:-1]) / len(tr.Y2[:-1]) > 0.1
+    for b, a in d.boundaries["entropy"]:       # entropy points below the rescue curve only
+        assert (1 - propagate(depth=12, rho0=0.3, beta=b, alpha_sa=a).rho[-1]) / 0.7 < 0.8
+    assert "rescue" not in diagram(depth=12, beta="0.5:4:4", alpha_sa="0:3:4", boundaries=True, digits=8,
+                                   thresholds="collapse").boundaries
