@@ -45,7 +45,6 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 
 from ..core import validate
 from ..core.architecture import Architecture
@@ -58,7 +57,7 @@ from ..theory import rem
 from ..theory.conditions import CLOSED, DEPTH, EPS, alpha_sa_linear_expr, chi_factors, rho_c_expr
 from ..theory.symbols import LATEX_NAMES, p, q
 from .conditions import evaluate
-from .diagram import correct_digits, indicators, sweep
+from .diagram import correct_digits, float_bracket, indicators, sweep
 from .zones import rescue_thresholds, thresholds_from
 
 CURVES = ("rank", "entropy", "rescue", "depth")
@@ -246,13 +245,10 @@ class _Curves:
             g = indicators(self.arch, depth, self.rho0, self.q0, self.thr, ctx)
             return lambda x: g(*point(x))[which]
 
-        f_np = f_in(NUMPY)
         found = []
         for i in np.nonzero(np.sign(g_grid[:-1]) * np.sign(g_grid[1:]) < 0)[0]:
             lo, hi = float(grid[i]), float(grid[i + 1])
-            x_f = brentq(lambda x: float(f_np(x)), lo, hi, xtol=1e-14, rtol=1e-15)
-            w = 1e-10 * max(1.0, abs(x_f))
-            text, x = correct_digits(f_in, lo, hi, self.digits, narrow=(max(lo, x_f - w), min(hi, x_f + w)))
+            text, x = correct_digits(f_in, lo, hi, self.digits, narrow=float_bracket(f_in, lo, hi))
             with mpmath.workdps(self.digits + GUARD_DIGITS):
                 x_text = mpmath.nstr(x, self.digits + 10)
                 entropy = indicators(self.arch, depth, self.rho0, self.q0, self.thr,

@@ -19,6 +19,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from scipy.optimize import brentq
 
 from ..core import validate
 from ..core.architecture import Architecture
@@ -261,9 +262,9 @@ def trace_boundaries(
             col = col_all[:, j]
             for i in np.nonzero(np.sign(col[:-1]) * np.sign(col[1:]) < 0)[0]:
                 b = float(betas[j])
-                g = lambda ctx: indicators(arch, depth, rho0, q0, t, ctx)
-                yield b, correct_digits(lambda ctx: (lambda x: g(ctx)(b, x)[0]), float(alphas[i]), float(alphas[i + 1]),
-                                        digits)[1]
+                f_in = lambda ctx: (lambda x, g=indicators(arch, depth, rho0, q0, t, ctx): g(b, x)[0])
+                lo, hi = float(alphas[i]), float(alphas[i + 1])
+                yield b, correct_digits(f_in, lo, hi, digits, narrow=float_bracket(f_in, lo, hi))[1]
 
     for b, a in alpha_roots(thr):
         if not at(thr, b, a)[1] > 0:  # outside the entropy zone (unrescued there: keep = thr_rank < thr_rescue)
@@ -273,8 +274,9 @@ def trace_boundaries(
         row = g_ent[i, :]
         for j in np.nonzero(np.sign(row[:-1]) * np.sign(row[1:]) < 0)[0]:
             a = float(alphas[i])
-            g = lambda ctx: indicators(arch, depth, rho0, q0, thr, ctx)
-            _, b = correct_digits(lambda ctx: (lambda x: g(ctx)(x, a)[1]), float(betas[j]), float(betas[j + 1]), digits)
+            f_in = lambda ctx: (lambda x, g=indicators(arch, depth, rho0, q0, thr, ctx): g(x, a)[1])
+            lo, hi = float(betas[j]), float(betas[j + 1])
+            _, b = correct_digits(f_in, lo, hi, digits, narrow=float_bracket(f_in, lo, hi))
             if rescue is None or at(rescue, b, a)[0] < 0:
                 out["entropy"].append([keep(b), a])
     if rescue:
@@ -288,6 +290,19 @@ def trace_boundaries(
 
 #: Extra digits of the root beyond the requested ones, so that rounding to them is checkable.
 ROUNDING_GUARD = 5
+#: Half-width (relative) of the bracket a float solve hands to the mpmath refinement.
+FLOAT_BRACKET = 1e-10
+
+
+def float_bracket(f_in: Callable[[Any], Callable[[Any], Any]], lo: float, hi: float) -> tuple[float, float]:
+    """A narrow bracket [x_f - w, x_f + w] (clipped to [lo, hi]) around the float root x_f of
+    ``f_in(NUMPY)`` in [lo, hi], w = FLOAT_BRACKET max(1, |x_f|): the mpmath refinement then starts
+    within ~1e-10 of the root (a few Illinois steps instead of dozens; :func:`correct_digits`
+    falls back to [lo, hi] if the float root is off)."""
+    f_np = f_in(NUMPY)
+    x_f = brentq(lambda x: float(np.squeeze(f_np(x))), lo, hi, xtol=1e-14, rtol=1e-15)
+    w = FLOAT_BRACKET * max(1.0, abs(x_f))
+    return max(lo, x_f - w), min(hi, x_f + w)
 
 
 def correct_digits(f_in: Callable[[MpContext], Callable[[mpmath.mpf], mpmath.mpf]], lo: Any, hi: Any,
@@ -340,8 +355,22 @@ def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rh
     depth = validate.integer("depth", depth, 1)
     digits = validate.integer("digits", digits, 1)
     check_start(q0, rho0, arch.seq_len)
+
+    def f_in(ctx: Any) -> Callable[[Any], Any]:
+        g = indicators(arch, depth, rho0, q0, thr, ctx)
+        return (lambda a: g(fixed, a)[0]) if kind == "rank" else (lambda b: g(b, fixed)[1])
+
+    lo, hi = float(to_mpf(bracket[0])), float(to_mpf(bracket[1]))
+    try:
+        narrow = float_bracket(f_in, lo, hi)
+    except ValueError:   # no float sign change (e.g. a bracket at the edge of float precision): full bracket
+        narrow = None
     with mpmath.workdps(digits + GUARD_DIGITS):
-        g = indicators(arch, depth, rho0, q0, thr, MpContext(digits))
-        x0 = to_mpf(fixed)
-        f = (lambda a: g(x0, a)[0]) if kind == "rank" else (lambda b: g(b, x0)[1])
+        ctx = MpContext(digits)
+        f = f_in(ctx)
+        if narrow is not None:
+            try:
+                return bracketed_root(f, to_mpf(narrow[0]), to_mpf(narrow[1]), digits)
+            except validate.InputError:   # the float root is off at this precision
+                pass
         return bracketed_root(f, to_mpf(bracket[0]), to_mpf(bracket[1]), digits)
