@@ -66,10 +66,10 @@ def test_certified_finite_t_boundary_point() -> None:
     """At T = 512 (depth 12, beta = 1, collapse zones) the segment around the float root (tables and float
     quadratures, accurate to ~1e-10) of half-width 1e-9 is certified, the one next to it is not.
 
-    Not against boundary_mp: on this trajectory the mpmath overlap is off by up to 7e-7 relative
-    at 45 working digits (right at 36 and 52 on the first layers); boundary_mp gives
-    0.5676604060141521765397637 at digits=25 and 0.5676604053496235 at digits=16, and the balls
-    certify that neither is a root (the float root 0.5676604055479564 agrees with the balls).
+    Not against boundary_mp, which costs minutes per indicator evaluation here (mpmath E[Y2] and X at
+    every layer). Its earlier values (0.56766040601415... at 25 digits, 0.56766040534962... at 16) came
+    from an mpmath overlap that was wrong at some working precisions (fixed; tests in
+    tests/numerics/test_finite_t_overlap_mp.py); the balls certified that neither was a root.
     """
     import numpy as np
     from scipy.optimize import brentq
