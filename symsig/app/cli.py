@@ -64,6 +64,8 @@ _ARCH_HELP = {
     "alpha_sa": "residual strength around the attention, >= 0 (h <- alpha h + Attn)",
     "alpha_mlp": "residual strength around the MLP, >= 0",
     "seq_len": "sequence length T >= 2: exact finite-T theory (omitted: T -> infinity)",
+    "width": "width d >= 2: attention at first order in 1/d (docs/finite_width.md; needs --seq-len, floats only; "
+             "omitted: d -> infinity)",
 }
 
 
@@ -79,6 +81,10 @@ def _add_architecture(cmd: argparse.ArgumentParser, *, seq_len: bool = True, bet
         cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
 
 
+def _add_width(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--width", dest="theory_width", type=int, default=None, metavar="D", help=_ARCH_HELP["width"])
+
+
 def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
     cmd.add_argument("--json", action="store_true", help="machine-readable output on stdout (JSON), nothing else there")
     cmd.add_argument("--no-limits", dest="no_limits", action="store_true",
@@ -92,7 +98,8 @@ def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
 def _cmd_critical(args: argparse.Namespace) -> Any:
     from ..analysis.critical import critical
 
-    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps)
+    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps,
+                    width=args.theory_width)
 
 
 def _cmd_propagate(args: argparse.Namespace) -> Any:
@@ -137,7 +144,8 @@ def _cmd_latex(args: argparse.Namespace) -> Any:
 def _cmd_gradient(args: argparse.Namespace) -> Any:
     from ..analysis.gradient import gradient
 
-    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps)
+    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps,
+                    width=args.theory_width)
 
 
 def _cmd_crosscheck(args: argparse.Namespace) -> Any:
@@ -218,7 +226,7 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
     result = prescribe(depth=args.depth, block=args.block, rho0=args.rho0, thresholds=zone_options.thresholds(args),
-                       **kwargs)
+                       resolution=args.resolution, **kwargs)
     if not args.json:
         sys.stdout.write(result.summary + "\n")
         return None
@@ -227,7 +235,10 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
 
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
-    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+    out = {k: getattr(args, k) for k in keys if hasattr(args, k)}
+    if getattr(args, "theory_width", None) is not None:  # --width of the theory (simulate's --width is the network's)
+        out["width"] = args.theory_width
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q", type=_number, default=None, metavar="X", help="squared norm per feature q > 0 (default 1)")
     cmd.add_argument("--p", type=_number, default=None, metavar="X", help="overlap per feature, |p| <= q (default 0)")
     cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
+    _add_width(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_critical, table=_table_scalars)
 
@@ -261,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--causal", action="store_true", help="decoder: the query at --position sees that many keys")
     cmd.add_argument("--position", type=int, default=None, metavar="t",
                      help="1-based query position 1 <= t <= T (with --causal and --seq-len)")
+    _add_width(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 
@@ -290,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     zone_options.add(cmd, _number, thresholds=("rank", "entropy", "gradient"))
     cmd.add_argument("--point", default=None, metavar="BETA,ALPHA_SA", help="mark a point on the plot")
     cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.svg or FILE.json")
+    _add_width(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
 
@@ -306,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--depth", type=int, required=True, metavar="L", help="number of blocks L >= 1")
     cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
     zone_options.add(cmd, _number)
+    cmd.add_argument("--resolution", type=int, default=128, metavar="N", help="N x N grid of (beta, alpha_SA), N >= 8")
+    _add_width(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_prescribe, table=None)
 
@@ -315,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q", type=_number, default="1", metavar="X", help="squared norm per feature q > 0")
     cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
     cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1", metavar="X", help=_ARCH_HELP["sigma_v2"])
+    _add_width(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
 

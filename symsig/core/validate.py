@@ -37,6 +37,7 @@ LIMITS: dict[str, int] = {
     "cells": 200_000_000,    # values held by one simulated network (1.6 GB in float64)
     "nodes": 20_000,         # trapezoid nodes of one mpmath finite-T moment (~2 ms each at 20 digits)
     "overlap": 2_000,        # distinct finite-T overlaps X in one layer by the direct method (2-90 ms each)
+    "finite_width": 20_000,  # grid points x layers of a finite-width theory (float moments, ~20 ms each)
 }
 _LIFTED = [False]
 #: Largest decimal exponent accepted in a number (keeps exact arithmetic finite).
