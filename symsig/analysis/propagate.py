@@ -86,7 +86,7 @@ def check_width_float(arch: Architecture, dps: int | None, option: str = "dps") 
     twin (symsig.numerics.finite_width, about 1e-8 relative). Raise a one-line InputError for dps."""
     if arch.width is not None and dps is not None:
         raise InputError(f"width is evaluated in double precision only (the finite-width moments have no mpmath "
-                         f"twin, about 1e-8 relative): omit {option}")
+                         f"twin, about 1e-8 relative): omit {option} (--{option})")
 
 
 def _causal_extra(arch: Architecture, causal: bool, position: Any) -> tuple[int, ...]:
