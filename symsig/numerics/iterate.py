@@ -159,6 +159,9 @@ def steps(m: Any, params: Sequence[Any], q0: Any, rho0: Any, depth: int, ctx: An
     values of ``m.args[2:]`` (numpy: scalars or arrays, broadcast together). Raises
     InputError where the map is undefined (module docstring), naming the block.
     """
+    if len(params) != len(m.args) - 2:  # e.g. a finite-width Architecture's d given to the d -> infinity map
+        raise InputError(f"the map takes {len(m.args) - 2} parameters after (q, p), got {len(params)} (with a width, "
+                         "build the map with symsig.theory.blocks.architecture_map)")
     check_parameters(m, params)
     if ctx is NUMPY:
         check_double(m, params, q0)
