@@ -72,7 +72,7 @@ def critical(
     the row's logit-variance fluctuation (docs/finite_width.md §3), Gaussian tokens at (q, p),
     as the first attention of a post-LN stack reads them; beta_c, m, rho_c are d -> infinity values.
     """
-    width = _width(width, seq_len, dps)
+    width = validate.width(width, seq_len, dps)
     if any(np.ndim(x) > 0 for x in (beta, rho, q, p)):
         if dps is not None:
             raise validate.InputError("arrays are evaluated in double precision: give dps=None, or loop over scalars")
@@ -103,19 +103,6 @@ def critical(
         rho_c=rho_c if rho_c > 0 else None,
         dps=dps,
     )
-
-
-def _width(width: Any, seq_len: Any, dps: Any) -> int | None:
-    """The validated width d (None: d -> infinity); it needs seq_len and floats."""
-    if width is None:
-        return None
-    width = validate.integer("width", width, 2)
-    if seq_len is None:
-        raise validate.InputError("width needs seq_len: the 1/d correction is derived at exact finite T")
-    if dps is not None:
-        raise validate.InputError("width is evaluated in double precision only (the finite-width moments have no "
-                                  "mpmath twin, about 1e-8 relative): omit dps (--dps)")
-    return width
 
 
 def width_moments_np(beta_: Any, q_: Any, p_: Any, n: int, width: int) -> tuple[Any, Any]:

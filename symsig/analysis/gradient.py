@@ -139,16 +139,6 @@ def grad_wq_scaled(
         return GradientResult(g, pref, br, y2, y3, y2sq, None, int(T), dps)
 
 
-def _width(width: Any, T: Any, dps: Any) -> int:
-    width = validate.integer("width", width, 2)
-    if T is None:
-        raise validate.InputError("width needs seq_len: the 1/d correction is derived at exact finite T")
-    if dps is not None:
-        raise validate.InputError("width is evaluated in double precision only (the finite-width moments have no "
-                                  "mpmath twin, about 1e-8 relative): omit dps (--dps)")
-    return width
-
-
 @cache
 def _width_evaluator(tokens: str = "gaussian") -> Callable[..., Any]:
     """Compiled (scaled gradient at finite width, prefactor), args (beta, q, p, sigma_v2, T, d)."""
@@ -163,7 +153,7 @@ def _grad_wq_width(b: Any, qq: Any, pp: Any, sv2: Any, T: Any, dps: Any, width: 
     """:func:`grad_wq_scaled` at finite width d (floats)."""
     from ..numerics.compile import eval_np
 
-    width = _width(width, T, dps)
+    width = validate.width(width, T, dps)
     b, qq, pp, sv2 = (float(x) for x in (b, qq, pp, sv2))
     g, pref = (float(x) for x in eval_np(_width_evaluator(), b, qq, pp, sv2, float(T), float(width)))
     if pp == qq:
@@ -290,7 +280,7 @@ def grad_wq_scaled_np(beta: Any, q: Any, p: Any, sigma_v2: Any = 1.0, T: int | N
     if width is not None and np.any(live):
         from ..numerics.compile import eval_np
 
-        d_ = float(_width(width, T, None))
+        d_ = float(validate.width(width, T))
         out[live] = eval_np(_width_evaluator(), b[live], qq[live], pp[live], sv2[live], float(T), d_)[0]
     elif np.any(live):
         mom = rem_moments_np(b[live], qq[live], pp[live], int(T))

@@ -75,18 +75,10 @@ def propagate(
     depth = validate.integer("depth", depth, 0)
     check_start(q0, rho0, arch.seq_len)
     dps = validate.dps(dps)
-    check_width_float(arch, dps)
+    validate.width(arch.width, arch.seq_len, dps)
     extra = _causal_extra(arch, causal, position)
     bm = architecture_map(arch, bool(causal))
     return trajectory(bm, arch, depth=depth, rho0=rho0, q0=q0, dps=dps, extra=extra)
-
-
-def check_width_float(arch: Architecture, dps: int | None, option: str = "dps") -> None:
-    """Finite width is evaluated in floats only: its two-row moments and smearings have no mpmath
-    twin (symsig.numerics.finite_width, about 1e-8 relative). Raise a one-line InputError for dps."""
-    if arch.width is not None and dps is not None:
-        raise InputError(f"width is evaluated in double precision only (the finite-width moments have no mpmath "
-                         f"twin, about 1e-8 relative): omit {option} (--{option})")
 
 
 def _causal_extra(arch: Architecture, causal: bool, position: Any) -> tuple[int, ...]:

@@ -107,11 +107,7 @@ class Architecture:
             validate.nonnegative(name, getattr(self, name))
         if self.seq_len is not None:
             object.__setattr__(self, "seq_len", validate.integer("seq_len", self.seq_len, 2))
-        if self.width is not None:
-            object.__setattr__(self, "width", validate.integer("width", self.width, 2))
-            if self.seq_len is None:
-                raise validate.InputError("width needs seq_len: the 1/d correction is derived at exact finite T "
-                                          "(docs/finite_width.md)")
+        object.__setattr__(self, "width", validate.width(self.width, self.seq_len))
 
     @property
     def finite_t(self) -> bool:

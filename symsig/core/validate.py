@@ -171,6 +171,21 @@ def integer(name: str, x: Any, minimum: int, limit: str | None = None) -> int:
     return limited(name, int(value), limit) if limit else int(value)
 
 
+def width(x: Any, seq_len: Any, dps: Any = None) -> int | None:
+    """The theory's width d (None: d -> infinity): an integer >= 2 (guarded like a simulated width) that
+    needs ``seq_len`` (the 1/d correction is derived at exact finite T, docs/finite_width.md) and
+    float evaluation (``dps`` None: the finite-width moments have no mpmath twin)."""
+    if x is None:
+        return None
+    d = integer("width", x, 2)
+    if seq_len is None:
+        raise InputError("width needs seq_len: the 1/d correction is derived at exact finite T (docs/finite_width.md)")
+    if dps is not None:
+        raise InputError("width is evaluated in double precision only (the finite-width moments have no mpmath "
+                         "twin, about 1e-8 relative): omit dps (--dps)")
+    return d
+
+
 def overlap(q: Any, p: Any) -> None:
     """|p| <= q: the Gram matrix of a token simplex has |overlap| <= norm."""
     if abs(exact("p", p)) > exact("q", q):

@@ -351,7 +351,7 @@ def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causa
     if is_user(activation):
         activation = as_user(activation)
     if finite_width and not finite_t:
-        raise validate.InputError("width needs seq_len: the 1/d correction is derived at exact finite T")
+        validate.width(2, None)  # raises: width needs seq_len
     if finite_width:
         return _width_block_map(name, activation, causal)
     return _block_map(name, activation, finite_t, causal)
