@@ -34,6 +34,7 @@ from .zones import g_rank
 
 def _rho_map_mp(arch: Architecture) -> Callable[[mpmath.mpf], mpmath.mpf]:
     """rho -> rho' at q = 1, evaluated with the compiled mpmath map at the current precision."""
+    _d_infinity(arch)
     fn = numerics.block_mp(block_map(arch.block, arch.activation, arch.finite_t))
     params = [numerics.to_mpf(x) for x in arch.params()]
 
@@ -42,6 +43,11 @@ def _rho_map_mp(arch: Architecture) -> Callable[[mpmath.mpf], mpmath.mpf]:
         return pn / qn
 
     return rho_next
+
+
+def _d_infinity(arch: Architecture) -> None:
+    if arch.width is not None:
+        raise validate.InputError("width: the critical conditions are d -> infinity results (mpmath); omit width")
 
 
 def chi_numeric(dps: int = 30, **architecture: Any) -> mpmath.mpf:
@@ -60,6 +66,7 @@ def chi_numeric(dps: int = 30, **architecture: Any) -> mpmath.mpf:
 
 def evaluate(expr: sp.Expr, arch: Architecture, dps: int) -> mpmath.mpf:
     """Evaluate a parameter expression at ``arch`` with ``dps`` digits (compiled once, cached)."""
+    _d_infinity(arch)
     fn = numerics.compile_mp(tuple(PARAMS), (expr,))
     (value,) = numerics.eval_mp(fn, arch.params(), dps)
     return value

@@ -22,7 +22,8 @@ class Critical(Result):
 
     ``beta_c`` = sqrt(2/(q(q-p))) (None, i.e. infinite, at q = p); ``m`` =
     min(1, beta_c/beta); ``Y2``, ``Y3`` = E[sum_s A_ts^k] (Poisson–Dirichlet
-    limit, or the exact finite-T values when ``seq_len`` is given); ``rho_c`` =
+    limit, or the exact finite-T values when ``seq_len`` is given, averaged over the
+    1/d fluctuation of the logit variance when ``width`` d is given); ``rho_c`` =
     1 - 2/(beta^2 q^2), the cosine similarity below which attention at this beta
     is frozen, None when it is <= 0 (no rho >= 0 is frozen, beta <= sqrt(2)/q).
     """
@@ -57,7 +58,8 @@ def _inputs(rho: Any, q_: Any, p_: Any) -> tuple[Any, Any]:
 
 
 def critical(
-    *, beta: Any, rho: Any = None, q: Any = None, p: Any = None, seq_len: Any = None, dps: Any = None
+    *, beta: Any, rho: Any = None, q: Any = None, p: Any = None, seq_len: Any = None, dps: Any = None,
+    width: Any = None,
 ) -> Critical:
     """Critical values of REM attention at inverse temperature ``beta``.
 
@@ -65,11 +67,16 @@ def critical(
     ``q`` and ``p``; the default is q = 1, p = 0. Arrays (any of beta, rho, q, p) are
     evaluated in floats, broadcast together: the fields are then arrays, with inf for an
     infinite beta_c and NaN where rho_c has no value.
+
+    ``width`` d (needs ``seq_len``; floats only): Y2, Y3 are the finite-T moments averaged over
+    the row's logit-variance fluctuation (docs/finite_width.md §3), Gaussian tokens at (q, p),
+    as the first attention of a post-LN stack reads them; beta_c, m, rho_c are d -> infinity values.
     """
+    width = validate.width(width, seq_len, dps)
     if any(np.ndim(x) > 0 for x in (beta, rho, q, p)):
         if dps is not None:
             raise validate.InputError("arrays are evaluated in double precision: give dps=None, or loop over scalars")
-        return _critical_np(beta, rho, q, p, seq_len)
+        return _critical_np(beta, rho, q, p, seq_len, width)
     validate.positive("beta", beta)
     dps = validate.dps(dps)
     n = None if seq_len is None else validate.integer("seq_len", seq_len, 2)
@@ -84,7 +91,8 @@ def critical(
     if n is not None:
         if dps is None:
             check_float_moments(beta, q_, p_, n)
-        values[2], values[3] = _finite_moments(beta, q_, p_, n, dps)
+        values[2], values[3] = _finite_moments(beta, q_, p_, n, dps) if width is None else \
+            (float(x) for x in width_moments_np(float(beta), float(q_), float(p_), n, width))
     beta_c, m, y2, y3, rho_c = values
     at_collapse = float(q_) == float(p_) if dps is None else numerics.to_mpf(q_) == numerics.to_mpf(p_)
     return Critical(
@@ -97,7 +105,16 @@ def critical(
     )
 
 
-def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any) -> Critical:
+def width_moments_np(beta_: Any, q_: Any, p_: Any, n: int, width: int) -> tuple[Any, Any]:
+    """(<Y2>_d, <Y3>_d) in floats (:func:`symsig.theory.finite_width.critical_width_exprs`, ~1e-8 relative)."""
+    from ..theory.finite_width import critical_width_exprs
+    from ..theory.symbols import T, d
+
+    fn = numerics.compile_np((beta, q, p, T, d), critical_width_exprs())
+    return numerics.eval_np(fn, beta_, q_, p_, float(n), float(width))
+
+
+def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any, width: int | None = None) -> Critical:
     """:func:`critical` over arrays (broadcast together), in floats; "no value" is NaN (inf for beta_c)."""
     if rho is not None and p_ is not None:
         raise validate.InputError("give either rho or p, not both")
@@ -114,9 +131,11 @@ def _critical_np(beta_: Any, rho: Any, q_: Any, p_: Any, seq_len: Any) -> Critic
     if seq_len is not None:
         from ..numerics.finite_t import rem_moments_np
 
-        moments = rem_moments_np(b, qq, pp, validate.integer("seq_len", seq_len, 2))
+        n = validate.integer("seq_len", seq_len, 2)
+        moments = rem_moments_np(b, qq, pp, n) if width is None else None
+        y2, y3 = (moments.Y2, moments.Y3) if width is None else width_moments_np(b, qq, pp, n, width)
         shape = np.broadcast_shapes(b.shape, qq.shape, pp.shape)
-        y2, y3 = (np.broadcast_to(np.asarray(x, float), shape).copy() for x in (moments.Y2, moments.Y3))
+        y2, y3 = (np.broadcast_to(np.asarray(x, float), shape).copy() for x in (y2, y3))
     return Critical(beta_c=np.where(qq == pp, np.inf, beta_c), m=m, Y2=y2, Y3=y3,
                     rho_c=np.where(rho_c > 0, rho_c, np.nan))
 

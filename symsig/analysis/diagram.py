@@ -29,7 +29,7 @@ from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, steps
 from ..numerics.precision import GUARD_DIGITS, to_mpf
 from ..numerics.roots import bracketed_root
-from ..theory.blocks import block_map
+from ..theory.blocks import architecture_map
 from ..theory.conditions import PRE_LN
 from ..theory.symbols import PARAMS
 from ..theory.symbols import alpha_sa as alpha_sa_symbol
@@ -70,7 +70,10 @@ def sweep(arch: Architecture, beta: np.ndarray, alpha_sa: np.ndarray, depth: int
     The one depth iteration (:func:`symsig.numerics.iterate.steps`, numpy context),
     vectorised over the grid and reduced layer by layer (memory independent of depth).
     """
-    bm = block_map(arch.block, arch.activation, arch.finite_t)
+    bm = architecture_map(arch)
+    if arch.width is not None:  # float finite-width moments, point by point (about 20 ms a point and layer)
+        validate.limited("finite-width evaluations (grid points x depth)", np.size(beta) * np.size(alpha_sa) * depth,
+                         "finite_width")
     params = [float(x) for x in arch.params()]
     params[_BETA], params[_ALPHA_SA] = np.asarray(beta, float)[None, :], np.asarray(alpha_sa, float)[:, None]
     shape = (np.size(alpha_sa), np.size(beta))
@@ -128,7 +131,9 @@ def diagram(
 ) -> Diagram:
     """Zones of the (beta, alpha_SA) plane after ``depth`` blocks (module docstring).
 
-    ``architecture``: the other keys of :class:`Architecture` (Figure-1 defaults).
+    ``architecture``: the other keys of :class:`Architecture` (Figure-1 defaults). With ``width``
+    (finite-width attention, floats) the grid costs about 20 ms per point and layer, guarded by
+    ``LIMITS["finite_width"]``; boundaries and certificates (mpmath, balls) raise.
     With ``boundaries``, each level set is traced at up to ``boundary_points``
     grid lines, to ``digits`` digits (mpmath). With ``certify`` (needs ``boundaries``
     and python-flint), each traced point x is certified in ball arithmetic to enclose
@@ -147,6 +152,9 @@ def diagram(
         validate.positive("beta", b)
     for a in alphas:
         validate.nonnegative("alpha_sa", a)
+    if arch.width is not None and (boundaries or certify):
+        raise validate.InputError("width: boundaries are refined in mpmath (and certified in ball arithmetic), and the "
+                                  "finite-width moments are float only; omit boundaries/certify")
     if certify:
         from .certify import check_certifiable
 
@@ -160,7 +168,7 @@ def diagram(
     if "gradient" in thr:
         from .gradient import grad_wq_scaled_np
 
-        grad = grad_wq_scaled_np(betas[None, :], q0, rho0 * q0, float(arch.sigma_v2), T=arch.seq_len)
+        grad = grad_wq_scaled_np(betas[None, :], q0, rho0 * q0, float(arch.sigma_v2), T=arch.seq_len, width=arch.width)
     return Diagram(
         beta=betas.tolist(),
         alpha_sa=alphas.tolist(),

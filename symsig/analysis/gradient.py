@@ -106,14 +106,21 @@ def grad_wq_scaled(
     sigma_v2: float = 1.0,
     T: int | None = None,
     dps: int | None = None,
+    width: int | None = None,
 ) -> GradientResult:
     """(T / (d^2 sqrt(log T))) E||dL/dW_Q||_F^2 = beta sigma_v2 q (q - p)^2 E[Y2 - 2 Y3 + Y2^2].
 
     T None: Poisson–Dirichlet limit, bracket m (1 - m)/3, m = min(1, beta_c / beta).
     T given: exact finite-T moments of the REM with logit variance beta^2 log(T) q (q - p).
     ``dps`` selects mpmath at that many digits (results are mpf); None gives floats.
+    ``width`` d (needs T; floats only): the first-order finite-width value (docs/finite_width.md §4,
+    :func:`symsig.theory.finite_width.grad_wq_width_expr`, Gaussian tokens); ``bracket`` is then
+    grad / prefactor = (1 - 1/d) <tr J^2>_d + (E(1 - Y2)^2 + 2 G)/d, while Y2, Y3, Y2sq stay the
+    exact finite-T moments.
     """
     validate_point(beta, q, p, sigma_v2, T, dps)
+    if width is not None:
+        return _grad_wq_width(beta, q, p, sigma_v2, T, dps, width)
     work = None if dps is None else dps + GUARD_DIGITS  # the bracket Y2 - 2 Y3 + Y2^2 cancels digits
     ctx = mpmath.workdps(work) if dps is not None else contextlib.nullcontext()
     with ctx:
@@ -130,6 +137,31 @@ def grad_wq_scaled(
             y2, y3, y2sq = (conv(x) for x in _finite_t_moments(b, qq, pp, int(T), work))
         g, pref, br = (conv(x) for x in _moments_evaluator("mpmath" if dps else "math")(b, qq, pp, sv2, y2, y3, y2sq))
         return GradientResult(g, pref, br, y2, y3, y2sq, None, int(T), dps)
+
+
+@cache
+def _width_evaluator(tokens: str = "gaussian") -> Callable[..., Any]:
+    """Compiled (scaled gradient at finite width, prefactor), args (beta, q, p, sigma_v2, T, d)."""
+    from ..numerics.compile import compile_np
+    from ..theory.finite_width import grad_wq_width_expr
+    from ..theory.symbols import T, d
+
+    return compile_np((beta, q, p, sigma_v2, T, d), (grad_wq_width_expr(tokens), prefactor_expr()))
+
+
+def _grad_wq_width(b: Any, qq: Any, pp: Any, sv2: Any, T: Any, dps: Any, width: Any) -> GradientResult:
+    """:func:`grad_wq_scaled` at finite width d (floats)."""
+    from ..numerics.compile import eval_np
+
+    width = validate.width(width, T, dps)
+    b, qq, pp, sv2 = (float(x) for x in (b, qq, pp, sv2))
+    g, pref = (float(x) for x in eval_np(_width_evaluator(), b, qq, pp, sv2, float(T), float(width)))
+    if pp == qq:
+        y2, y3 = 1.0 / T, 1.0 / T**2
+        y2sq = y2 * y2
+    else:
+        y2, y3, y2sq = (float(x) for x in _finite_t_moments(b, qq, pp, int(T), None))
+    return GradientResult(g, pref, g / pref if pref else 0.0, y2, y3, y2sq, None, int(T), None)
 
 
 def grad_wk_scaled(
@@ -156,12 +188,13 @@ def gradient(
     seq_len: int | None = None,
     sigma_v2: float = 1.0,
     dps: int | None = None,
+    width: int | None = None,
 ) -> GradientResult:
-    """CLI-shaped ``symsig gradient``: ``grad_wq_scaled(beta, q, rho q, sigma_v2, T=seq_len, dps)``."""
+    """CLI-shaped ``symsig gradient``: ``grad_wq_scaled(beta, q, rho q, sigma_v2, T=seq_len, dps, width)``."""
     validate.correlation("rho", rho)
     validate.positive("q", q)
     p_ = float(rho) * float(q) if dps is None else validate.exact("rho", rho) * validate.exact("q", q)  # exact at dps
-    return grad_wq_scaled(beta, q, p_, sigma_v2, T=seq_len, dps=dps)
+    return grad_wq_scaled(beta, q, p_, sigma_v2, T=seq_len, dps=dps, width=width)
 
 
 # ------------------------------------------------------------------- root finding
@@ -226,11 +259,13 @@ def _vanishing_beta_finite(threshold: float, qq: float, pp: float, sv2: float, T
                                solver="secant", tol=mpmath.mpf(10) ** (-2 * dps))
 
 
-def grad_wq_scaled_np(beta: Any, q: Any, p: Any, sigma_v2: Any = 1.0, T: int | None = None) -> np.ndarray:
+def grad_wq_scaled_np(beta: Any, q: Any, p: Any, sigma_v2: Any = 1.0, T: int | None = None,
+                      width: int | None = None) -> np.ndarray:
     """Vectorised float ``grad_wq_scaled(...).grad_wq_scaled`` (arrays broadcast), for grids.
 
     T None: the lambdified PD Piecewise; T given: prefactor times the bracket of
-    ``finite_t.rem_moments_np`` (about 1e-12 relative).
+    ``finite_t.rem_moments_np`` (about 1e-12 relative); ``width`` d: the finite-width value
+    (about 1e-8 relative).
     """
     b, qq, pp, sv2 = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (beta, q, p, sigma_v2)))
     if np.any(~(b > 0)) or np.any(~(qq > 0)) or np.any(~(np.abs(pp) <= qq)) or np.any(~(sv2 >= 0)):
@@ -242,7 +277,12 @@ def grad_wq_scaled_np(beta: Any, q: Any, p: Any, sigma_v2: Any = 1.0, T: int | N
     validate.integer("T", T, 2)
     live = pp < qq  # q = p: prefactor 0 and logit variance 0
     out = np.zeros_like(b)
-    if np.any(live):
+    if width is not None and np.any(live):
+        from ..numerics.compile import eval_np
+
+        d_ = float(validate.width(width, T))
+        out[live] = eval_np(_width_evaluator(), b[live], qq[live], pp[live], sv2[live], float(T), d_)[0]
+    elif np.any(live):
         mom = rem_moments_np(b[live], qq[live], pp[live], int(T))
         out[live] = _moments_evaluator("numpy")(b[live], qq[live], pp[live], sv2[live], mom.Y2, mom.Y3, mom.Y2sq)[0]
     return out

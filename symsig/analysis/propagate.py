@@ -14,7 +14,7 @@ from ..core.results import Result
 from ..core.validate import InputError
 from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, iterate
-from ..theory.blocks import BlockMap, block_map
+from ..theory.blocks import BlockMap, architecture_map, block_map
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def propagate(
     """Iterate a block ``depth`` times from (q0, p0 = rho0 q0).
 
     ``architecture`` takes the keys of :class:`Architecture` (block, activation,
-    beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len); missing
+    beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, width); missing
     ones default to the paper's Figure-1 BERT setting. With ``dps`` the whole
     trajectory is computed with mpmath at dps + GUARD_DIGITS digits.
 
@@ -59,6 +59,9 @@ def propagate(
     ``fn_mp``), with optional ``derivative`` phi'. Its kernel is registered and
     the block compiled once per process (later calls with the same callable
     reuse both).
+
+    ``width`` d (requires ``seq_len``): the attention layers at finite width, to first order
+    in 1/d (docs/finite_width.md §7); float only (``dps`` raises). Post-LN and pre-LN blocks.
 
     ``causal=True, position=t`` (requires ``seq_len`` = T): the decoder map of
     the query at 1-based position t, which sees n = t keys while the logit
@@ -72,8 +75,9 @@ def propagate(
     depth = validate.integer("depth", depth, 0)
     check_start(q0, rho0, arch.seq_len)
     dps = validate.dps(dps)
+    validate.width(arch.width, arch.seq_len, dps)
     extra = _causal_extra(arch, causal, position)
-    bm = block_map(arch.block, arch.activation, arch.finite_t, bool(causal))
+    bm = architecture_map(arch, bool(causal))
     return trajectory(bm, arch, depth=depth, rho0=rho0, q0=q0, dps=dps, extra=extra)
 
 
@@ -158,6 +162,8 @@ def causal_positions(
     arch = Architecture(**architecture)
     depth = validate.integer("depth", depth, 1)
     check_start(q0, rho0, arch.seq_len)
+    if arch.width is not None:
+        raise InputError("width: the finite-width correction is not derived for causal attention")
     pos = np.asarray([_causal_extra(arch, True, t)[0] for t in positions], dtype=float)
     if pos.size == 0:
         raise InputError("positions must not be empty")

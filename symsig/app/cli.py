@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from ..core.architecture import FIGURE1
 from ..core import validate
 from ..core.names import ACTIVATIONS, BLOCKS, MODELS
-from . import zone_options
+from . import width_options, zone_options
 from .argv import join_negative_numbers
 
 
@@ -92,7 +92,8 @@ def _add_common(cmd: argparse.ArgumentParser, *, dps: bool = True) -> None:
 def _cmd_critical(args: argparse.Namespace) -> Any:
     from ..analysis.critical import critical
 
-    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps)
+    return critical(beta=args.beta, rho=args.rho, q=args.q, p=args.p, seq_len=args.seq_len, dps=args.dps,
+                    width=args.theory_width)
 
 
 def _cmd_propagate(args: argparse.Namespace) -> Any:
@@ -119,8 +120,8 @@ def _cmd_simulate(args: argparse.Namespace) -> Any:
     from ..simulation.stack import simulate
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k != "seq_len"}
-    return simulate(**kwargs, width=args.width, seq_len=args.seq_len, depth=args.depth, seeds=args.seeds,
-                    seed=args.seed, rho0=args.rho0, q0=args.q0, progress=None if not args.json else False)
+    return simulate(**kwargs, width=args.width, width_theory=args.width_theory, seq_len=args.seq_len, depth=args.depth,
+                    seeds=args.seeds, seed=args.seed, rho0=args.rho0, q0=args.q0, progress=None if not args.json else False)
 
 
 def _cmd_latex(args: argparse.Namespace) -> Any:
@@ -137,14 +138,15 @@ def _cmd_latex(args: argparse.Namespace) -> Any:
 def _cmd_gradient(args: argparse.Namespace) -> Any:
     from ..analysis.gradient import gradient
 
-    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps)
+    return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps,
+                    width=args.theory_width)
 
 
 def _cmd_crosscheck(args: argparse.Namespace) -> Any:
     from ..simulation.hf import crosscheck, plot
 
     keys = ("model", "width", "seq_len", "depth", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2",
-            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions")
+            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions", "width_theory")
     kwargs = {k: getattr(args, k) for k in keys}
     for k in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2", "alpha_sa", "alpha_mlp", "rho0", "q0"):
         kwargs[k] = float(kwargs[k])
@@ -218,7 +220,7 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
 
     kwargs = {k: v for k, v in _arch_kwargs(args).items() if k not in ("beta", "block", "alpha_sa")}
     result = prescribe(depth=args.depth, block=args.block, rho0=args.rho0, thresholds=zone_options.thresholds(args),
-                       **kwargs)
+                       resolution=args.resolution, **kwargs)
     if not args.json:
         sys.stdout.write(result.summary + "\n")
         return None
@@ -227,7 +229,7 @@ def _cmd_prescribe(args: argparse.Namespace) -> Any:
 
 def _arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("block", "activation", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp", "seq_len")
-    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)} | width_options.architecture(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q", type=_number, default=None, metavar="X", help="squared norm per feature q > 0 (default 1)")
     cmd.add_argument("--p", type=_number, default=None, metavar="X", help="overlap per feature, |p| <= q (default 0)")
     cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
+    width_options.add(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_critical, table=_table_scalars)
 
@@ -261,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--causal", action="store_true", help="decoder: the query at --position sees that many keys")
     cmd.add_argument("--position", type=int, default=None, metavar="t",
                      help="1-based query position 1 <= t <= T (with --causal and --seq-len)")
+    width_options.add(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 
@@ -273,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--seed", type=int, default=0, metavar="K", help="random seed K >= 0")
     cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, 0 <= rho_0 <= 1")
     cmd.add_argument("--q0", type=_number, default="1", metavar="X", help="input squared norm per feature q_0 > 0")
+    width_options.add_theory(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_simulate, table=_table_layers)
 
@@ -290,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     zone_options.add(cmd, _number, thresholds=("rank", "entropy", "rescue", "gradient"))
     cmd.add_argument("--point", default=None, metavar="BETA,ALPHA_SA", help="mark a point on the plot")
     cmd.add_argument("--out", default=None, metavar="FILE", help="write FILE.png, FILE.svg or FILE.json")
+    width_options.add(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_diagram, table=_table_diagram)
 
@@ -306,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--depth", type=int, required=True, metavar="L", help="number of blocks L >= 1")
     cmd.add_argument("--rho0", type=_number, default="0.3", metavar="X", help="input cosine similarity, rho_0 < 1")
     zone_options.add(cmd, _number)
+    cmd.add_argument("--resolution", type=int, default=128, metavar="N", help="N x N grid of (beta, alpha_SA), N >= 8")
+    width_options.add(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_prescribe, table=None)
 
@@ -315,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--q", type=_number, default="1", metavar="X", help="squared norm per feature q > 0")
     cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help=_ARCH_HELP["seq_len"])
     cmd.add_argument("--sigma-v2", dest="sigma_v2", type=_number, default="1", metavar="X", help=_ARCH_HELP["sigma_v2"])
+    width_options.add(cmd)
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
 
@@ -343,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true",
                      help="zero the biases the theory does not have (b_Q, b_K, b_O)")
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
+    width_options.add_theory(cmd)
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 

@@ -73,8 +73,11 @@ class Architecture:
 
     Numbers are kept as given (float, int, str or Fraction) so that the mpmath
     evaluators can read them exactly; ``seq_len=None`` selects the T -> infinity
-    theory, an integer T the exact finite-T REM moments. ``activation`` is a name
-    or (Python API only) a callable / :class:`UserActivation`.
+    theory, an integer T the exact finite-T REM moments. ``width=None`` is the paper's
+    d -> infinity; an integer d >= 2 (needs ``seq_len``) adds the first-order 1/d correction
+    of the attention layers (docs/finite_width.md §7; the MLP and LayerNorm keep their
+    d -> infinity maps). ``activation`` is a name or (Python API only) a callable /
+    :class:`UserActivation`.
     """
 
     block: str = FIGURE1["block"]
@@ -86,6 +89,7 @@ class Architecture:
     alpha_sa: Any = FIGURE1["alpha_sa"]
     alpha_mlp: Any = FIGURE1["alpha_mlp"]
     seq_len: int | None = FIGURE1["seq_len"]
+    width: int | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Architecture:
         # before the generated __init__: an unknown keyword is a user's typo, not a TypeError
@@ -103,15 +107,23 @@ class Architecture:
             validate.nonnegative(name, getattr(self, name))
         if self.seq_len is not None:
             object.__setattr__(self, "seq_len", validate.integer("seq_len", self.seq_len, 2))
+        object.__setattr__(self, "width", validate.width(self.width, self.seq_len))
 
     @property
     def finite_t(self) -> bool:
         return self.seq_len is not None
 
+    @property
+    def finite_width(self) -> bool:
+        return self.width is not None
+
     def params(self) -> tuple[Any, ...]:
-        """Values of symbols.PARAMS (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, T)."""
+        """Values of the block evaluators' arguments after (q, p): symbols.PARAMS (beta, sigma_w2,
+        sigma_v2, sigma_b2, alpha_sa, alpha_mlp, T), then the width d when it is given (the
+        argument order of :attr:`symsig.theory.blocks.BlockMap.args`)."""
         t = self.seq_len if self.seq_len is not None else 0  # T is unused when T -> infinity
-        return (self.beta, self.sigma_w2, self.sigma_v2, self.sigma_b2, self.alpha_sa, self.alpha_mlp, t)
+        width = () if self.width is None else (self.width,)
+        return (self.beta, self.sigma_w2, self.sigma_v2, self.sigma_b2, self.alpha_sa, self.alpha_mlp, t, *width)
 
     def replace(self, **changes: Any) -> Architecture:
         """A copy with some fields changed (validated again)."""
@@ -119,5 +131,6 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> value (shallow: a UserActivation stays an object, so the
-        dict round-trips through ``Architecture(**d)``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        dict round-trips through ``Architecture(**d)``). ``width`` is left out when it is
+        None (d -> infinity), so that every output of the paper's theory is unchanged."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not (f.name == "width" and self.width is None)}

@@ -82,6 +82,11 @@ def _summary(x: Any) -> str:
     return repr(x) if not isinstance(x, str) or len(x) <= 60 else repr(x[:57] + "...")
 
 
+#: Field metadata of an opt-in result field: ``field(default=None, metadata=OPTIONAL)`` is absent from
+#: ``to_dict()`` (and the tables) while None, so that the default outputs keep their keys.
+OPTIONAL = {"optional": True}
+
+
 class Result:
     """Mixin for frozen dataclasses whose fields are the JSON keys; ``dps`` is not one.
 
@@ -109,8 +114,9 @@ class Result:
         cls.__repr__ = Result.__repr__  # type: ignore[method-assign]
 
     def _shown(self) -> list[tuple[str, Any]]:
+        # a field marked OPTIONAL (an opt-in extra, e.g. a finite-width theory column) is left out while None
         return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)  # type: ignore[arg-type]
-                if f.name != "dps" and f.repr]
+                if f.name != "dps" and f.repr and not (f.metadata.get("optional") and getattr(self, f.name) is None)]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the command line."""

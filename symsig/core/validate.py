@@ -37,6 +37,7 @@ LIMITS: dict[str, int] = {
     "cells": 200_000_000,    # values held by one simulated network (1.6 GB in float64)
     "nodes": 20_000,         # trapezoid nodes of one mpmath finite-T moment (~2 ms each at 20 digits)
     "overlap": 2_000,        # distinct finite-T overlaps X in one layer by the direct method (2-90 ms each)
+    "finite_width": 20_000,  # grid points x layers of a finite-width theory (float moments, ~20 ms each)
 }
 _LIFTED = [False]
 #: Largest decimal exponent accepted in a number (keeps exact arithmetic finite).
@@ -168,6 +169,21 @@ def integer(name: str, x: Any, minimum: int, limit: str | None = None) -> int:
     if value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {x}")
     return limited(name, int(value), limit) if limit else int(value)
+
+
+def width(x: Any, seq_len: Any, dps: Any = None) -> int | None:
+    """The theory's width d (None: d -> infinity): an integer >= 2 (guarded like a simulated width) that
+    needs ``seq_len`` (the 1/d correction is derived at exact finite T, docs/finite_width.md) and
+    float evaluation (``dps`` None: the finite-width moments have no mpmath twin)."""
+    if x is None:
+        return None
+    d = integer("width", x, 2)
+    if seq_len is None:
+        raise InputError("width needs seq_len: the 1/d correction is derived at exact finite T (docs/finite_width.md)")
+    if dps is not None:
+        raise InputError("width is evaluated in double precision only (the finite-width moments have no mpmath "
+                         "twin, about 1e-8 relative): omit dps (--dps)")
+    return d
 
 
 def overlap(q: Any, p: Any) -> None:

@@ -159,13 +159,21 @@ def steps(m: Any, params: Sequence[Any], q0: Any, rho0: Any, depth: int, ctx: An
     values of ``m.args[2:]`` (numpy: scalars or arrays, broadcast together). Raises
     InputError where the map is undefined (module docstring), naming the block.
     """
+    if len(params) != len(m.args) - 2:  # e.g. a finite-width Architecture's d given to the d -> infinity map
+        raise InputError(f"the map takes {len(m.args) - 2} parameters after (q, p), got {len(params)} (with a width, "
+                         "build the map with symsig.theory.blocks.architecture_map)")
     check_parameters(m, params)
     if ctx is NUMPY:
         check_double(m, params, q0)
     args, exprs = tuple(m.args), tuple(m.exprs)
-    first = ctx.compile(args, exprs)
+    # a map may have a first block of its own (finite width: it reads the raw input tokens)
+    first_exprs = tuple(getattr(m, "first_exprs", exprs))
+    first = ctx.compile(args, first_exprs)
     # after a block with q' = 1 (ends in a LayerNorm), q = 1 exactly: substitute it
-    rest = ctx.compile(args, exprs, ((args[0], sp.Integer(1)),)) if ctx.unit_q and exprs[0] == 1 else first
+    if ctx.unit_q and exprs[0] == 1 and first_exprs[0] == 1:
+        rest = ctx.compile(args, exprs, ((args[0], sp.Integer(1)),))
+    else:
+        rest = first if first_exprs == exprs else ctx.compile(args, exprs)
     q, p = _start(ctx, q0, rho0)
     with ctx.working():
         values = tuple(ctx.number(x) for x in params)

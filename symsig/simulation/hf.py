@@ -67,13 +67,13 @@ import sympy as sp
 
 from ..core import validate
 from ..core.names import MODELS
-from ..core.results import Result
+from ..core.results import OPTIONAL, Result
 from ..core.stats import mean_err
 from ..core.validate import InputError
 from ..numerics.iterate import Map, iterate
 from ..theory.activations import kernel as named_kernel
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State, symbolic_state
-from ..theory.symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q, sigma_b2
+from ..theory.symbols import PARAMS, alpha_mlp, alpha_sa, d, n, p, q, sigma_b2
 from .forward import draw_attention, draw_mlp, make_input, normal, token_stats
 from .forward import sigma_a as query_key_scale
 from .network import check_size
@@ -88,17 +88,22 @@ ARGS: tuple[sp.Symbol, ...] = (q, p, *PARAMS, sigma_o2, n)
 # ----------------------------------------------------------------------------- theory
 
 
-def theory_block(model: str, extra_biases: bool = True) -> Layer:
+def theory_block(model: str, extra_biases: bool = True, finite_width: bool = False) -> Layer:
     """The layer-map composition of one stock block (module docstring).
 
     Attention: exact finite-T REM moments; q_S = sigma_v2 [p + (q - p) Y2] + sigma_b2,
     p_S = sigma_v2 [p + (q - p) X] + sigma_b2, then W_O: q <- sigma_o2 q + b, p <- sigma_o2 p + b
     with b = sigma_b2 if ``extra_biases`` else 0.  GPT-2's attention sees n keys.
+    ``finite_width`` (BERT only): the attention at first order in 1/d (symbol d; docs/finite_width.md);
+    after the embedding LayerNorm every attention reads normalised tokens.
     """
     validate.choice("model", model, MODELS)
     b_o = sigma_b2 if extra_biases else sp.Integer(0)
+    if finite_width and model != "bert":
+        raise InputError("width theory: the finite-width correction is not derived for causal attention (gpt2)")
     if model == "bert":
-        attn = Serial(Attention(finite_t=True), Dense(sigma_o2, b_o))
+        width = dict(width=d, tokens="normalized") if finite_width else {}
+        attn = Serial(Attention(finite_t=True, **width), Dense(sigma_o2, b_o))
         ffn = Serial(Dense(), Activation(named_kernel("gelu")), Dense())
         return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, ffn), LayerNorm())
     attn = Serial(LayerNorm(), Attention(finite_t=True, n_states=n), Dense(sigma_o2, b_o))
@@ -107,25 +112,27 @@ def theory_block(model: str, extra_biases: bool = True) -> Layer:
 
 
 @cache
-def _block_map(model: str, extra_biases: bool) -> Map:
-    out: State = theory_block(model, extra_biases)(symbolic_state())
-    return Map(ARGS, (out.q, out.p, out.observable("Y2")))
+def _block_map(model: str, extra_biases: bool, finite_width: bool = False) -> Map:
+    out: State = theory_block(model, extra_biases, finite_width)(symbolic_state())
+    return Map((*ARGS, d) if finite_width else ARGS, (out.q, out.p, out.observable("Y2")))
 
 
 def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float, sigma_v2: float,
            sigma_b2: float, sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
            rho0: float = 0.3, q0: float = 1.0, extra_biases: bool = True,
-           positions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+           positions: np.ndarray | None = None, width: int | None = None) -> dict[str, np.ndarray]:
     """Theory per layer l = 0..depth: arrays ``q``, ``p``, ``rho`` (length depth + 1)
     and ``Y2`` (length depth; entry l-1 = attention of block l).
 
     BERT starts at LN(x) = (1, rho0); GPT-2 at (q0, rho0 q0) and ends with ln_f
     (q <- 1, p <- p / q).  For GPT-2 the map is iterated per key count n in
-    ``positions`` (default: T) and q, p, rho, Y2 are averaged over them.
+    ``positions`` (default: T) and q, p, rho, Y2 are averaged over them. ``width`` d (BERT): the
+    attention at first order in 1/d.
     """
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
-    params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns)
-    out = iterate(_block_map(model, extra_biases), params, np.full_like(ns, 1.0 if model == "bert" else q0), rho0,
+    params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns,
+              *(() if width is None else (width,)))
+    out = iterate(_block_map(model, extra_biases, width is not None), params, np.full_like(ns, 1.0 if model == "bert" else q0), rho0,
                   depth).arrays()
     qa, pa = out["q"], out["p"]
     if model == "gpt2":  # ln_f after the last block
@@ -258,7 +265,8 @@ class CrossCheck(Result):
     ``max_abs_error`` = max over l >= 1 of |rho - theory_rho|, ``max_z`` the
     largest |rho - theory_rho| / rho_err.  ``window`` = [first, last] 0-based
     token positions measured; ``theory_positions`` = key counts n the theory
-    averages over (GPT-2).
+    averages over (GPT-2). ``theory_width_*`` (opt-in, BERT, one head): the theory with the
+    attention at first order in 1/d at the model's width (absent from the JSON otherwise).
     """
 
     model: str
@@ -276,6 +284,9 @@ class CrossCheck(Result):
     window: list[int]
     theory_positions: list[int]
     settings: dict[str, Any] = field(default_factory=dict)
+    theory_width_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_width_q: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_width_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
     _per_layer = ("rho", "rho_err", "theory_rho", "q", "q_err", "theory_q", "Y2", "Y2_err", "theory_Y2")
 
 
@@ -317,7 +328,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
                heads: int = 1, mlp_width: int | None = None, rho0: float = 0.3, q0: float = 1.0,
                seeds: int = 4, seed: int = 0, extra_biases: bool = True,
-               theory_positions: int = 3) -> CrossCheck:
+               theory_positions: int = 3, width_theory: bool = False) -> CrossCheck:
     """Run ``seeds`` re-initialised stock models and the matching theory (module docstring).
 
     GPT-2 measures the last quarter of the tokens (max(2, T // 4) of them) and the
@@ -343,6 +354,10 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     seeds = validate.integer("seeds", seeds, 1)
     seed = validate.integer("seed", seed, 0)
     k_pos = validate.integer("theory_positions", theory_positions, 1)
+    if width_theory and heads != 1:
+        raise InputError("width theory: the finite-width correction is derived for one head (give heads = 1)")
+    if width_theory:
+        _block_map(model, extra_biases, True)  # raises for gpt2, before any work
 
     n_win = seq_len if model == "bert" else max(2, seq_len // 4)
     window = slice(seq_len - n_win, seq_len)
@@ -355,6 +370,9 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     th = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2,
                 sigma_b2=sb2, sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0,
                 extra_biases=extra_biases, positions=positions if model == "gpt2" else None)
+    th_w = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
+                  sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
+                  width=width) if width_theory else {}
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / stats["rho"][1][1:]
@@ -369,7 +387,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         Y2=list(stats["Y2"][0]), Y2_err=list(stats["Y2"][1]), theory_Y2=list(th["Y2"]),
         window=[window.start, window.stop - 1],
         theory_positions=[int(v) for v in positions] if model == "gpt2" else [seq_len],
-        settings=settings)
+        settings=settings, **{f"theory_width_{k}": list(v) for k, v in th_w.items() if k in ("rho", "q", "Y2")})
 
 
 def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:

@@ -43,10 +43,10 @@ import numpy as np
 from ..core import validate
 from ..core.progress import Progress
 from ..core.names import ACTIVATIONS, BLOCKS, block_names
-from ..core.results import Result, jsonable
+from ..core.results import OPTIONAL, Result, jsonable
 from ..core.stats import mean_err
 from ..core.validate import InputError  # ValueError subclass the CLI reports in one line
-from ..theory.blocks import build
+from ..theory.blocks import architecture_map, build
 from ..theory.layers import Layer
 from .network import Node, Recorder, Shape, architecture_values, check_size, finite_width, is_causal
 from .forward import (ActFn, AttnStats, apply_activation, attention, layer_norm, make_input, mlp, sigma_a,
@@ -315,7 +315,9 @@ class Simulation(Result):
     null in :meth:`to_dict`), ``q``, ``p`` per layer 0..L; ``Y2``, ``Y2_err`` per attention
     layer 1..L; ``theory_rho`` and ``theory_Y2`` from :func:`symsig.propagate` with the exact
     finite-T REM moments at the simulated T, started from the measured (q_0, rho_0) of the
-    drawn tokens (``theory`` names the variant).
+    drawn tokens (``theory`` names the variant). ``theory_width_rho``, ``theory_width_Y2``
+    (opt-in, ``width_theory``): the same theory with the attention at first order in 1/d at the
+    simulated width (docs/finite_width.md §7); absent from :meth:`to_dict` otherwise.
     """
 
     rho: np.ndarray
@@ -328,6 +330,8 @@ class Simulation(Result):
     theory_Y2: np.ndarray
     theory: str
     settings: dict
+    theory_width_rho: np.ndarray | None = field(default=None, metadata=OPTIONAL)
+    theory_width_Y2: np.ndarray | None = field(default=None, metadata=OPTIONAL)
     _per_layer = ("rho", "rho_err", "q", "p", "Y2", "Y2_err", "theory_rho", "theory_Y2")
 
 
@@ -341,18 +345,22 @@ def simulate(
     rho0: float = 0.3,
     q0: float = 1.0,
     progress: bool = False,
+    width_theory: bool = False,
     **architecture: Any,
 ) -> Simulation:
     """Monte Carlo of a random transformer (:func:`simulate_stack`) with the theory beside it.
 
     ``architecture`` takes the keys of :class:`symsig.Architecture` except
-    ``seq_len`` (given here); missing ones default to the Figure-1 setting.
-    With ``seeds`` = 1 the standard errors are n/a (NaN; null in JSON).
+    ``seq_len`` and ``width`` (given here); missing ones default to the Figure-1 setting.
+    With ``seeds`` = 1 the standard errors are n/a (NaN; null in JSON). ``width_theory``: also
+    the finite-width theory at d = ``width`` (post-LN, pre-LN; others raise before any work).
     """
     from ..analysis.propagate import propagate
     from ..core.architecture import Architecture
 
     arch = Architecture(**architecture, seq_len=seq_len)
+    if width_theory:  # validate the width and the block before the Monte Carlo
+        architecture_map(arch.replace(width=width))
     rho0, q0 = validate.number("rho0", rho0), validate.number("q0", q0)  # before float(): 10**400, "abc"
     fields_ = {k: v for k, v in arch.to_dict().items() if k != "seq_len"}
     sim = simulate_stack(
@@ -363,10 +371,15 @@ def simulate(
     # as in the paper, the theory starts from the measured input geometry (rho_0 of the
     # drawn tokens fluctuates around the requested one by O(1/sqrt(d)))
     theory = propagate(depth=depth, rho0=float(sim.rho[0]), q0=float(sim.q[0]), **arch.to_dict())
+    at_width = propagate(depth=depth, rho0=float(sim.rho[0]), q0=float(sim.q[0]), **arch.replace(width=width).to_dict()) \
+        if width_theory else None
     return Simulation(
         rho=sim.rho.tolist(), rho_err=sim.rho_err.tolist(), q=sim.q.tolist(), p=sim.p.tolist(),
         Y2=sim.Y2.tolist(), Y2_err=sim.Y2_err.tolist(),
         theory_rho=list(theory.rho), theory_Y2=list(theory.Y2[:depth]),
-        theory="finite-T REM moments (exact E_T[Y2], two-query overlap X), d -> infinity",
+        theory="finite-T REM moments (exact E_T[Y2], two-query overlap X), d -> infinity"
+               + (f"; theory_width_*: attention at first order in 1/d, d = {width}" if width_theory else ""),
         settings=dict(sim.settings),
+        theory_width_rho=None if at_width is None else list(at_width.rho),
+        theory_width_Y2=None if at_width is None else list(at_width.Y2[:depth]),
     )

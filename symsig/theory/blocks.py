@@ -48,7 +48,7 @@ from ..core.names import BLOCKS
 from . import activations
 from .layers import (MLP, Attention, GatedMLP, LayerNorm, Layer, MultiHeadAttention, QKNormAttention, Residual,
                      RMSNorm, Serial, State, mlp, symbolic_state)
-from .symbols import PARAMS, alpha_mlp, alpha_sa, n, p, q
+from .symbols import PARAMS, alpha_mlp, alpha_sa, d, n, p, q
 
 #: Argument order of every compiled block evaluator (causal blocks append n).
 ARGS: tuple[sp.Symbol, ...] = (q, p, *PARAMS)
@@ -56,33 +56,54 @@ CAUSAL_ARGS: tuple[sp.Symbol, ...] = (*ARGS, n)
 
 
 def post_ln(
-    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False,
+    width: sp.Expr | None = None, first: bool = False,
 ) -> Serial:
     """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN.
 
     ``causal``: the query attends to n keys (symbol ``n``, its position), exact finite T.
+    ``width`` d: the attention at finite width (docs/finite_width.md §3, §7). Its 1/d smearing
+    depends on the tokens it reads: the raw Gaussian input in the ``first`` block
+    (tokens="gaussian"), the previous block's LayerNorm output after it (tokens="normalized").
     """
-    attn = _attention(finite_t, gain_control, causal)
+    attn = _attention(finite_t, gain_control, causal, width, "gaussian" if first else "normalized")
     return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, mlp(act)), LayerNorm())
 
 
-def _attention(finite_t: bool, gain_control: bool, causal: bool) -> Attention:
+def _attention(finite_t: bool, gain_control: bool, causal: bool, width: sp.Expr | None = None,
+               tokens: str = "gaussian") -> Attention:
     if causal and not finite_t:
         raise ValueError("causal attention needs the exact finite-T theory (give seq_len)")
-    return Attention(finite_t=finite_t, gain_control=gain_control, n_states=n if causal else None)
+    if width is not None:
+        _width_derived(gain_control=gain_control, causal=causal)
+    return Attention(finite_t=finite_t, gain_control=gain_control, n_states=n if causal else None,
+                     width=width, tokens=tokens)
+
+
+def _width_derived(**unsupported: bool) -> None:
+    """Raise the one-line ValueError for a finite-width block whose attention is not derived there."""
+    what = {"gain_control": "gain-controlled attention", "causal": "causal attention (n keys of T)",
+            "published": "the published pre-LN recipe (raw-(q, p) moments)",
+            "llama": "multi-head and QK-normalised attention (llama blocks)"}
+    for key, flag in unsupported.items():
+        if flag:
+            raise validate.InputError(f"width: the finite-width correction is not derived for {what[key]} "
+                                      "(docs/finite_width.md §6)")
 
 
 def pre_ln(
-    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False,
+    width: sp.Expr | None = None, first: bool = False,
 ) -> Serial:
     """Pre-LN block: h <- a_SA h + Attn(LN(h)); h <- a_MLP h + MLP(LN(h)).
 
     The residual stream is not normalised; q grows with depth. The attention's
     REM moments are evaluated at LN(h), i.e. at (1, p/q). The published notebook
     evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
-    contradicts (docs/theory.md §6.2).
+    contradicts (docs/theory.md §6.2). ``width`` d: the attention at finite width; it reads
+    LN(h) in every block, ``first`` included (tokens="normalized", docs/finite_width.md §3).
     """
-    attn = _attention(finite_t, gain_control, causal)
+    attn = _attention(finite_t, gain_control, causal, width, "normalized")
     return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
 
 
@@ -105,7 +126,8 @@ class RawMomentsAttention(Layer):
 
 
 def pre_ln_published(
-    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False
+    act: activations.Kernel, *, finite_t: bool = False, gain_control: bool = False, causal: bool = False,
+    width: sp.Expr | None = None, first: bool = False,
 ) -> Serial:
     """The pre-LN map of the published notebook: :func:`pre_ln` with raw-(q, p) REM moments.
 
@@ -115,12 +137,15 @@ def pre_ln_published(
     ever stronger entropy collapse; the Monte Carlo does not (docs/pre_ln.md,
     tests/simulation/test_pre_ln.py). Kept for that comparison only.
     """
+    if width is not None:
+        _width_derived(published=True)
     attn = RawMomentsAttention(_attention(finite_t, gain_control, causal))
     return Serial(Residual(alpha_sa, attn), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
 
 
 def llama(
-    act: activations.Kernel, *, finite_t: bool = False, causal: bool = False, qk_norm: bool = False
+    act: activations.Kernel, *, finite_t: bool = False, causal: bool = False, qk_norm: bool = False,
+    width: sp.Expr | None = None, first: bool = False,
 ) -> Serial:
     """LLaMA block: h <- a_SA h + Attn(RMSNorm(h)); h <- a_MLP h + GatedMLP(RMSNorm(h)), no biases.
 
@@ -131,6 +156,8 @@ def llama(
     """
     if causal and not finite_t:
         raise ValueError("causal attention needs the exact finite-T theory (give seq_len)")
+    if width is not None:
+        _width_derived(llama=True)
     kind = QKNormAttention if qk_norm else MultiHeadAttention
     attn = kind(bias=sp.Integer(0), finite_t=finite_t, n_states=n if causal else None)
     ffn = GatedMLP(activations.GatedKernel(act))
@@ -215,9 +242,17 @@ def substitute(layer: Layer, values: Mapping[sp.Symbol, Any]) -> Layer:
     return dataclasses.replace(layer, **{f.name: one(getattr(layer, f.name)) for f in dataclasses.fields(layer)})
 
 
-def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal: bool = False) -> Layer:
+def build(name: str, activation: Any = "relu", *, finite_t: bool = False, causal: bool = False,
+          width: sp.Expr | None = None, first: bool = False) -> Layer:
     """The layer composition of block ``name`` with the given activation (name or callable);
-    a registered block with its registered values substituted."""
+    a registered block with its registered values substituted. ``width`` d (built-in blocks
+    only) and ``first`` (the first block reads the raw input): see :func:`post_ln`."""
+    if width is not None:
+        if name in USER_BLOCKS:
+            raise validate.InputError(f"width: the finite-width theory is not available for the user block {name!r}")
+        if name in _BUILDERS:
+            return _BUILDERS[name](activations.kernel(activation), finite_t=finite_t, causal=causal, width=width,
+                                   first=first)
     if name in USER_BLOCKS:
         block, values = USER_BLOCKS[name].block, dict(USER_BLOCKS[name].values)
         if not isinstance(block, Layer):
@@ -249,16 +284,24 @@ class BlockMap:
     y2: sp.Expr
     causal: bool = False
     extra: tuple[sp.Symbol, ...] = ()
+    finite_width: bool = False
+    first: tuple[sp.Expr, sp.Expr, sp.Expr] | None = None
 
     @property
     def args(self) -> tuple[sp.Symbol, ...]:
-        """Argument order of the compiled evaluators: (q, p, PARAMS, extra, [n])."""
-        return (*ARGS, *self.extra, *((n,) if self.causal else ()))
+        """Argument order of the compiled evaluators: (q, p, PARAMS, [d], extra, [n])."""
+        return (*ARGS, *((d,) if self.finite_width else ()), *self.extra, *((n,) if self.causal else ()))
 
     @property
     def exprs(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
         """(q', p', Y2)."""
         return (self.q_next, self.p_next, self.y2)
+
+    @property
+    def first_exprs(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+        """(q', p', Y2) of the first block: ``first`` when it differs (at finite width the first
+        post-LN attention reads Gaussian tokens), else :attr:`exprs`."""
+        return self.exprs if self.first is None else self.first
 
     def rho_map(self) -> sp.Expr:
         """The cosine-similarity map rho -> p'/q' at q = 1 (input after LayerNorm)."""
@@ -276,8 +319,8 @@ class BlockMap:
 
 
 def _extra(*exprs: sp.Expr) -> tuple[sp.Symbol, ...]:
-    """Free symbols beyond (q, p, PARAMS, n), sorted by name."""
-    free = set().union(*(x.free_symbols for x in exprs)) - set(CAUSAL_ARGS)
+    """Free symbols beyond (q, p, PARAMS, d, n), sorted by name."""
+    free = set().union(*(x.free_symbols for x in exprs)) - set(CAUSAL_ARGS) - {d}
     return tuple(sorted(free, key=str))
 
 
@@ -294,16 +337,43 @@ def compose(layer: Layer, *, name: str = "custom", activation: Any = None, finit
     return BlockMap(name, activation, finite, out.q, out.p, y2, causal, _extra(out.q, out.p, y2))
 
 
-def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causal: bool = False) -> BlockMap:
+def block_map(name: str, activation: Any = "relu", finite_t: bool = False, causal: bool = False,
+              finite_width: bool = False) -> BlockMap:
     """Compose block ``name`` symbolically (once per process) and wrap it as a BlockMap.
 
     ``activation``: a name, a callable phi or a UserActivation; a bare callable is
     wrapped (equal wrappers of the same function share the cache entry). A registered user
     block has its registered values substituted (:func:`build`); symbols left over raise an InputError.
+    ``finite_width``: the attention at finite width d, the symbol ``d`` an evaluator argument
+    after PARAMS (one composition and one compilation serve every d, as T does); needs
+    ``finite_t``. Blocks whose attention is not derived at finite width raise (:func:`post_ln`).
     """
     if is_user(activation):
         activation = as_user(activation)
+    if finite_width and not finite_t:
+        validate.width(2, None)  # raises: width needs seq_len
+    if finite_width:
+        return _width_block_map(name, activation, causal)
     return _block_map(name, activation, finite_t, causal)
+
+
+def architecture_map(arch: Any, causal: bool = False) -> BlockMap:
+    """The block map of an :class:`~symsig.core.architecture.Architecture` (its evaluator takes
+    ``arch.params()`` after (q, p)): block, activation, finite T and finite width as ``arch`` says."""
+    return block_map(arch.block, arch.activation, arch.finite_t, causal, arch.width is not None)
+
+
+@cache
+def _width_block_map(name: str, activation: Any, causal: bool) -> BlockMap:
+    """The finite-width map: later blocks, and the first block if its attention reads other tokens."""
+    maps = [compose(build(name, activation, finite_t=True, causal=causal, width=d, first=first), name=name,
+                    activation=activation, finite_t=True) for first in (False, True)]
+    later, first = maps
+    bm = dataclasses.replace(later, causal=causal, finite_width=True,
+                             first=None if first.exprs == later.exprs else first.exprs)
+    if bm.extra:
+        raise validate.InputError(f"block {name!r} has symbols without values: {', '.join(map(str, bm.extra))}")
+    return bm
 
 
 @cache

@@ -156,6 +156,7 @@ def attention_width_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_tempera
     return y2_d + dq / width, x_d + dp / width, y2_d
 
 
+@cache
 def grad_wq_width_expr(tokens: str = "gaussian") -> sp.Expr:
     """Scaled E||dL/dW_Q||_F^2 (Result 2, docs/theory.md §9) to first order in 1/d at fixed T.
 
@@ -179,6 +180,15 @@ def grad_wq_width_expr(tokens: str = "gaussian") -> sp.Expr:
     expr = gradient.prefactor_expr() * bracket
     return expr.xreplace({n: T}).xreplace(state_substitution())
 
+@cache
+def critical_width_exprs(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr]:
+    """(<Y2>_d, <Y3>_d) of one attention row at finite width, args (beta, q, p, T, d): the exact finite-T
+    moments averaged over the fluctuation of the row's logit variance, Var = s2^2 V11 / d (§3)."""
+    v11 = smearing_covariance(tokens)[0]
+    y3 = special.rem_y3_smeared(s2, s2**2 * v11 / d, 0, n)
+    return tuple(x.xreplace({n: T}).xreplace(state_substitution()) for x in (y2_width_expr(n, tokens), y3))
+
+
 def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(q_S, p_S, Y2) of one attention layer at finite width d in the canonical symbols."""
     y2_eff, x_eff, y2_d = attention_width_moments(tokens=tokens)
@@ -187,4 +197,4 @@ def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.
 
 __all__ = ["s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
            "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
-           "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "TOKENS"]
+           "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]

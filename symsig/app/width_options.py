@@ -1,0 +1,30 @@
+"""The finite-width options (docs/finite_width.md §7): ``--width D`` of the theory commands and
+``--width-theory`` of the Monte Carlo commands, whose own ``--width`` is the network's width.
+
+Import-light (``symsig --help`` stays fast).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+HELP = ("width d >= 2: attention at first order in 1/d (docs/finite_width.md; needs --seq-len, floats only; "
+        "omitted: d -> infinity)")
+THEORY_HELP = ("add the finite-width theory at the network's width beside the finite-T one (theory_width_* "
+               "columns; post-LN and pre-LN blocks, docs/finite_width.md §7)")
+
+
+def add(cmd: argparse.ArgumentParser) -> None:
+    """``--width D``: the theory's width (dest ``theory_width``; the architecture key ``width``)."""
+    cmd.add_argument("--width", dest="theory_width", type=int, default=None, metavar="D", help=HELP)
+
+
+def add_theory(cmd: argparse.ArgumentParser) -> None:
+    """``--width-theory``: a Monte Carlo command also reports the theory at its network's width."""
+    cmd.add_argument("--width-theory", dest="width_theory", action="store_true", help=THEORY_HELP)
+
+
+def architecture(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"width": D}`` when ``--width D`` of the theory was given, else ``{}``."""
+    width = getattr(args, "theory_width", None)
+    return {} if width is None else {"width": width}
