@@ -56,12 +56,12 @@ HF_ACTIVATIONS: dict[str, str] = {
 #: * ``"calibrated"``: fitted to trained models (docs/training.md, "Calibrated zones"; docs/theory.md §7.2):
 #:   rank collapse where less than 40% of the initial diversity survives the L blocks; entropy
 #:   collapse where the attention's mean IPR exceeds 0.1, unless the residual stream still keeps
-#:   at least 80% of its diversity ("rescue": a strong residual carries the tokens past frozen
+#:   at least 88% of its diversity ("rescue": a strong residual carries the tokens past frozen
 #:   attention). T -> infinity theory; post-LN, d = 64, T = 32, L = 6 and 12, lr 3e-3, two corpora.
 #: * ``"collapse"``: the collapse itself: less than 1% of the initial diversity survives, or
 #:   the attention concentrates on about 10 tokens (mean IPR > 0.1); no rescue.
 ZONE_DEFINITIONS: dict[str, dict[str, float]] = {
-    "calibrated": {"rank": 0.4, "entropy": 0.1, "rescue": 0.8},
+    "calibrated": {"rank": 0.4, "entropy": 0.1, "rescue": 0.88},
     "collapse": {"rank": 0.01, "entropy": 0.1},
 }
 DEFAULT_ZONES = "calibrated"

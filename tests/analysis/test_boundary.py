@@ -153,7 +153,7 @@ def test_rescue_curve_is_the_rank_condition_at_the_rescue_threshold() -> None:
     from symsig.core.names import ZONE_DEFINITIONS
 
     keep = ZONE_DEFINITIONS["calibrated"]["rescue"]
-    b = boundary(depth=12, beta="0.5,3", alpha_sa="1,3", digits=20, progress=False)
+    b = boundary(depth=12, beta="0.5,3", alpha_sa="1,4", digits=20, progress=False)
     liquid, frozen = b.rescue
     with mpmath.workdps(40):
         exact = alpha_sa_required(depth=12, eps=str(keep), rho0="0.3", dps=25)
@@ -161,7 +161,7 @@ def test_rescue_curve_is_the_rank_condition_at_the_rescue_threshold() -> None:
     assert not liquid["entropy_zone"] and frozen["entropy_zone"]
     tr = propagate(depth=12, rho0=0.3, beta=3, alpha_sa=float(frozen["alpha_sa"]))
     assert (1 - tr.rho[-1]) / 0.7 == pytest.approx(keep, rel=1e-12)
-    assert [pt["rescued"] for pt in b.entropy] == [False, True]     # alpha_SA = 3 lies above the rescue curve
+    assert [pt["rescued"] for pt in b.entropy] == [False, True]     # alpha_SA = 4 lies above the rescue curve
     assert "rescued" not in boundary(depth=12, alpha_sa="1", digits=8, progress=False,
                                      thresholds="collapse").entropy[0]
     with mpmath.workdps(30):
@@ -175,12 +175,15 @@ def test_rescue_curve_is_the_rank_condition_at_the_rescue_threshold() -> None:
 def test_diagram_traces_the_rescue_curve_where_the_attention_is_frozen() -> None:
     from symsig.analysis.propagate import propagate
 
-    d = diagram(depth=12, beta="0.5:4:8", alpha_sa="0:3:8", boundaries=True, boundary_points=8, digits=12)
+    from symsig.core.names import ZONE_DEFINITIONS
+
+    keep = ZONE_DEFINITIONS["calibrated"]["rescue"]
+    d = diagram(depth=12, beta="0.5:4:8", alpha_sa="0:4:8", boundaries=True, boundary_points=8, digits=12)
     assert d.boundaries["rescue"]
     for b, a in d.boundaries["rescue"]:
         tr = propagate(depth=12, rho0=0.3, beta=b, alpha_sa=a)
-        assert (1 - tr.rho[-1]) / 0.7 == pytest.approx(0.8, rel=1e-9) and sum(tr.Y2[:-1]) / len(tr.Y2[:-1]) > 0.1
+        assert (1 - tr.rho[-1]) / 0.7 == pytest.approx(keep, rel=1e-9) and sum(tr.Y2[:-1]) / len(tr.Y2[:-1]) > 0.1
     for b, a in d.boundaries["entropy"]:       # entropy points below the rescue curve only
-        assert (1 - propagate(depth=12, rho0=0.3, beta=b, alpha_sa=a).rho[-1]) / 0.7 < 0.8
+        assert (1 - propagate(depth=12, rho0=0.3, beta=b, alpha_sa=a).rho[-1]) / 0.7 < keep
     assert "rescue" not in diagram(depth=12, beta="0.5:4:4", alpha_sa="0:3:4", boundaries=True, digits=8,
                                    thresholds="collapse").boundaries

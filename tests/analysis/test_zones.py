@@ -36,13 +36,14 @@ def test_named_definitions_and_overrides() -> None:
 
 def test_calibrated_zones_rank_entropy_and_rescue() -> None:
     """At rho0 = 0.3 (1 - rho0 = 0.7), calibrated: rank below 40% kept, entropy above IPR 0.1 unless
-    80% is kept. rho_L = 0.4 keeps 86%, 0.65 keeps 50%, 0.75 keeps 36%."""
-    rho_l = np.array([0.4, 0.4, 0.65, 0.65, 0.75, 0.75])
-    y2 = np.array([0.0, 0.2, 0.0, 0.2, 0.0, 0.2])
+    88% is kept. rho_L = 0.35 keeps 93%, 0.4 keeps 86%, 0.65 keeps 50%, 0.75 keeps 36%."""
+    assert ZONE_DEFINITIONS["calibrated"] == {"rank": 0.4, "entropy": 0.1, "rescue": 0.88}
+    rho_l = np.array([0.35, 0.35, 0.4, 0.4, 0.65, 0.65, 0.75, 0.75])
+    y2 = np.array([0.0, 0.2, 0.0, 0.2, 0.0, 0.2, 0.0, 0.2])
     assert classify(rho_l, y2, 0.3, thresholds_from(None)).tolist() == [
-        "trainable", "trainable", "trainable", "entropy", "rank", "entropy"]   # 86% kept rescues IPR 0.2
+        "trainable", "trainable", "trainable", "entropy", "trainable", "entropy", "rank", "entropy"]  # 93% rescues
     assert classify(rho_l, y2, 0.3, thresholds_from("collapse")).tolist() == [
-        "trainable", "entropy", "trainable", "entropy", "trainable", "entropy"]
+        "trainable", "entropy", "trainable", "entropy", "trainable", "entropy", "trainable", "entropy"]
     # the rescue edge: exactly the rescue fraction kept is rescued (g_rescue >= 0)
     edge = 1 - ZONE_DEFINITIONS["calibrated"]["rescue"] * 0.5
     assert classify(np.array([edge - 1e-9, edge + 1e-9]), np.array([0.5, 0.5]), 0.5,
