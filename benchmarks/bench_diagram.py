@@ -29,7 +29,7 @@ if __name__ == "__main__":
     print(f"cold start (derive + compile): {time.perf_counter() - c:.2f} s")
     timed("256x256 depth 60 post-ln relu", diagram, depth=60, beta="0.05:4:256", alpha_sa="0:3:256")
     timed("rank boundary point, 50 digits, depth 60", boundary_mp, repeat=3, kind="rank", fixed="1",
-          bracket=("1", "2"), depth=60, digits=50)
+          bracket=("2.5", "4"), depth=60, digits=50)   # calibrated zones: 40% of the diversity kept
     timed("entropy boundary point, 50 digits, depth 60", boundary_mp, repeat=3, kind="entropy", fixed="2",
           bracket=("1.5", "4"), depth=60, digits=50)
     if "--tanh" in sys.argv:
