@@ -7,7 +7,8 @@ linearised residual needed against rank collapse, docs/theory.md §8.3). The
 safest point is the trainable grid point farthest from every non-trainable
 point (Euclidean distance transform) in the coordinates (beta/beta_max,
 alpha_SA/alpha_max), i.e. distances measured as fractions of the scanned box;
-points on the box edge count as bordering the unknown outside.
+points on the box edge count as bordering the unknown outside. Among points that tie
+(within one grid step) it takes the largest alpha_SA.
 """
 from __future__ import annotations
 
@@ -97,7 +98,11 @@ def prescribe(
         return Prescription(None, None, None, None, {"rank": None, "entropy": None, "distance": None}, [], thr, summary, depth, arch_dict)
     padded = np.pad(ok, 1, constant_values=False)  # outside the box counts as unknown
     dist = ndimage.distance_transform_edt(padded, sampling=(1 / (n - 1), 1 / (n - 1)))[1:-1, 1:-1]
-    i, j = np.unravel_index(np.argmax(dist), dist.shape)
+    # the liquid band's width in beta often limits the distance, so a column of points ties; take
+    # the strongest residual among them (within one grid step): at lr 3e-3 a stronger residual
+    # left the loss plateau earlier for every seed tried (docs/training.md, "Calibrated zones")
+    tied = np.argwhere(dist >= dist.max() - 1.0 / (n - 1))
+    i, j = max(tied, key=lambda ij: (ij[0], -abs(ij[1] - np.median(tied[:, 1]))))
     r, y = float(rho_l[i, j]), float(y2[i, j])
     g_rank, g_entropy = indicators(NUMPY, rho0, r, y, thr)  # the zone indicators at the point
     margins = {"rank": float(g_rank), "entropy": float(-g_entropy), "distance": float(dist[i, j])}

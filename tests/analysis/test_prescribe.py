@@ -72,3 +72,16 @@ def test_prescription_keeps_the_attention_liquid_where_zones_rescue():
     for row in pr.region:
         tr = propagate(depth=6, rho0=0.3, beta=row["beta_max"], alpha_sa=row["alpha_sa"])
         assert np.mean(tr.Y2[:-1]) <= thr["entropy"]
+
+
+@pytest.mark.parametrize("depth", [6, 12])
+def test_ties_go_to_the_strongest_residual_and_are_stable(depth):
+    """In the calibrated zones the liquid band's width limits the distance, so a column of points ties
+    (within one grid step); the prescription is its top: it keeps more than 80% of the diversity
+    (the lowest tied point keeps about 75%), and a small change of rho0 does not move alpha_SA."""
+    prs = [prescribe(depth=depth, rho0=r) for r in (0.29, 0.296, 0.3)]
+    assert len({round(pr.alpha_sa, 9) for pr in prs}) == 1
+    for pr, r in zip(prs, (0.29, 0.296, 0.3)):
+        assert (1 - pr.rho_L) / (1 - r) > 0.8
+        lower = propagate(depth=depth, rho0=r, beta=pr.beta, alpha_sa=pr.alpha_sa - 0.4)  # still in the band
+        assert (1 - lower.rho[-1]) / (1 - r) > ZONE_DEFINITIONS["calibrated"]["rank"]
