@@ -99,8 +99,8 @@ def prescribe(
     padded = np.pad(ok, 1, constant_values=False)  # outside the box counts as unknown
     dist = ndimage.distance_transform_edt(padded, sampling=(1 / (n - 1), 1 / (n - 1)))[1:-1, 1:-1]
     # the liquid band's width in beta often limits the distance, so a column of points ties; take
-    # the strongest residual among them (within one grid step): at lr 3e-3 a stronger residual
-    # left the loss plateau earlier for every seed tried (docs/training.md, "Calibrated zones")
+    # the strongest residual among them (within one grid step): at L = 12, lr 3e-3 the top of the
+    # tied column left the loss plateau earlier for 5 of 6 seeds (docs/training.md, "Calibrated zones")
     tied = np.argwhere(dist >= dist.max() - 1.0 / (n - 1))
     i, j = max(tied, key=lambda ij: (ij[0], -abs(ij[1] - np.median(tied[:, 1]))))
     r, y = float(rho_l[i, j]), float(y2[i, j])
