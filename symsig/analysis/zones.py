@@ -43,13 +43,12 @@ from ..theory.blocks import block_map
 
 DEFAULT_THRESHOLDS: dict[str, float] = dict(ZONE_DEFINITIONS[DEFAULT_ZONES])  # a copy: callers may not change the definitions
 ZONES = ("rank", "entropy", "vanishing", "trainable")
-#: Optional threshold (off by default): the zone "vanishing" marks otherwise trainable
-#: points where the first attention layer's scaled query gradient
-#: (T/(d^2 sqrt(log T))) E||dL/dW_Q||^2 (symsig.gradients, Result 2 corrected) at
-#: (q0, p0 = rho0 q0) is below it. Asymptotically it is 0 for beta <= beta_c(rho0);
-#: with seq_len it is the exact finite-T value.
-OPTIONAL_THRESHOLDS = ("rescue", "gradient")
-#: The thresholds that name a zone definition (:func:`definition_of`).
+#: The thresholds that name a zone definition (:func:`definition_of`). A definition may lack
+#: "rescue" (then nothing is rescued). "gradient" is optional in any definition and off by
+#: default: the zone "vanishing" marks otherwise trainable points where the first attention
+#: layer's scaled query gradient (T/(d^2 sqrt(log T))) E||dL/dW_Q||^2 (symsig.gradients,
+#: Result 2 corrected) at (q0, p0 = rho0 q0) is below it. Asymptotically it is 0 for
+#: beta <= beta_c(rho0); with seq_len it is the exact finite-T value.
 DEFINING_THRESHOLDS = ("rank", "entropy", "rescue")
 
 
