@@ -302,13 +302,16 @@ ROUNDING_GUARD = 5
 FLOAT_BRACKET = 1e-10
 
 
-def float_bracket(f_in: Callable[[Any], Callable[[Any], Any]], lo: float, hi: float) -> tuple[float, float]:
+def float_bracket(f_in: Callable[[Any], Callable[[Any], Any]], lo: float, hi: float) -> tuple[float, float] | None:
     """A narrow bracket [x_f - w, x_f + w] (clipped to [lo, hi]) around the float root x_f of
     ``f_in(NUMPY)`` in [lo, hi], w = FLOAT_BRACKET max(1, |x_f|): the mpmath refinement then starts
     within ~1e-10 of the root (a few Illinois steps instead of dozens; :func:`correct_digits`
-    falls back to [lo, hi] if the float root is off)."""
+    falls back to [lo, hi] if the float root is off). None when the floats show no sign change."""
     f_np = f_in(NUMPY)
-    x_f = brentq(lambda x: float(np.squeeze(f_np(x))), lo, hi, xtol=1e-14, rtol=1e-15)
+    try:
+        x_f = brentq(lambda x: float(np.squeeze(f_np(x))), lo, hi, xtol=1e-14, rtol=1e-15)
+    except ValueError:   # no float sign change on [lo, hi] (a root at the edge of float precision)
+        return None
     w = FLOAT_BRACKET * max(1.0, abs(x_f))
     return max(lo, x_f - w), min(hi, x_f + w)
 
@@ -368,11 +371,7 @@ def boundary_mp(kind: str, *, fixed: Any, bracket: Sequence[Any], depth: int, rh
         g = indicators(arch, depth, rho0, q0, thr, ctx)
         return (lambda a: g(fixed, a)[0]) if kind == "rank" else (lambda b: g(b, fixed)[1])
 
-    lo, hi = float(to_mpf(bracket[0])), float(to_mpf(bracket[1]))
-    try:
-        narrow = float_bracket(f_in, lo, hi)
-    except ValueError:   # no float sign change (e.g. a bracket at the edge of float precision): full bracket
-        narrow = None
+    narrow = float_bracket(f_in, float(to_mpf(bracket[0])), float(to_mpf(bracket[1])))
     with mpmath.workdps(digits + GUARD_DIGITS):
         ctx = MpContext(digits)
         f = f_in(ctx)
