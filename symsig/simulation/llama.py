@@ -168,7 +168,7 @@ def crosscheck(*, model: str = "llama", width: int, seq_len: int, depth: int, be
                activation: str = "silu", sigma_w2: float = 1.0, sigma_v2: float = 1.0, sigma_o2: float = 1.0,
                alpha_sa: float = 1.0, alpha_mlp: float = 1.0, heads: int = 1, mlp_width: int | None = None,
                rho0: float = 0.3, q0: float = 1.0, seeds: int = 4, seed: int = 0,
-               theory_positions: int = 3, rope: bool = False, causal: bool = True) -> CrossCheck:
+               theory_positions: int | None = None, rope: bool = False, causal: bool = True) -> CrossCheck:
     """Run ``seeds`` re-initialised stock LLaMA (``llama``) or Qwen3 (``qwen3``, QK-norm) models and the
     matching llama / llama-qk theory (module docstring). ``activation`` is HF's ``hidden_act``.
 
@@ -189,7 +189,7 @@ def crosscheck(*, model: str = "llama", width: int, seq_len: int, depth: int, be
     rho0 = validate.interval("rho0", rho0, 0, 1)
     q0 = validate.positive("q0", q0)
     seeds, seed = validate.integer("seeds", seeds, 1), validate.integer("seed", seed, 0)
-    k_pos = validate.integer("theory_positions", theory_positions, 1)
+    k_pos = None if theory_positions is None else validate.integer("theory_positions", theory_positions, 1)
 
     n_win = max(2, seq_len // 4) if causal else seq_len
     window = slice(seq_len - n_win, seq_len)

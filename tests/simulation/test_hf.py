@@ -241,6 +241,21 @@ def test_theory_pieces():
     assert mine["Y2"][0] == pytest.approx(float(y2), rel=1e-10)
 
 
+def test_gpt2_window_mean_is_exact():
+    """GPT-2's theory averages every key count of the late window: at layer 1 its Y2 is the mean of
+    the exact finite-T Y2(n) over n = 193..256 (T = 256, beta = 0.5, keys at (q, p) = (1, rho0)).
+    Three evenly spaced counts overstate that mean by more than 0.5% (Y2 ~ 1/n is convex)."""
+    from symsig.numerics.finite_t.floats import y_moment_np
+
+    T, beta, rho0 = 256, 0.5, 0.3
+    n = cc.window_positions(T - T // 4 + 1, T)
+    kw = dict(model="gpt2", seq_len=T, depth=1, beta=beta, sigma_w2=0.2, sigma_v2=0.2, sigma_b2=4e-4, rho0=rho0)
+    exact = np.mean(y_moment_np(2, np.full(n.size, beta**2 * math.log(T) * (1 - rho0)), n.astype(float)))
+    assert n.size == 64 and cc.theory(**kw, positions=n)["Y2"][0] == pytest.approx(exact, rel=1e-10)
+    three = cc.theory(**kw, positions=cc.window_positions(n[0], n[-1], 3))["Y2"][0]
+    assert three / exact - 1 > 0.005
+
+
 @pytest.mark.parametrize("kw,msg", [
     (dict(model="llama"), "model"), (dict(heads=3), "heads"), (dict(beta=0), "beta"),
     (dict(sigma_w2=-1), "sigma_w2"), (dict(rho0=-0.1), "rho0"), (dict(seq_len=2), "seq_len"),
