@@ -24,7 +24,7 @@ from ..core.results import Result
 from .diagram import sweep
 from ..numerics.contexts import NUMPY
 from ..numerics.iterate import check_start
-from ..core.names import ZONE_DESCRIPTIONS, ZONE_VALIDATION
+from ..core.names import PRESCRIBE_AT_T_INFINITY, ZONE_DESCRIPTIONS, ZONE_VALIDATION
 from .zones import classify, definition_of, indicators, thresholds_from
 
 
@@ -113,7 +113,7 @@ def prescribe(
         f"initial diversity after the last layer (rank-collapse limit {100 * thr['rank']:g}%) and the attention "
         f"spreads over many tokens (mean IPR {y:.3f}, limit {thr['entropy']:g}). Smaller alpha_SA risks rank "
         f"collapse; {_beta_limit(betas[ok[i]].max(), beta_max)}. Judged by the {ZONE_DESCRIPTIONS[definition_of(thr)]}. "
-        f"{ZONE_VALIDATION[definition_of(thr)]}"
+        f"{PRESCRIBE_AT_T_INFINITY if arch.seq_len is None else ''}{ZONE_VALIDATION[definition_of(thr)]}"
     ).rstrip()
     return Prescription(b, a, r, y, margins, region, thr, summary, depth, arch_dict)
 

@@ -74,10 +74,13 @@ ZONE_DESCRIPTIONS: dict[str, str] = {
 }
 #: What a definition's prescriptions were checked against (said in every prescription's summary).
 ZONE_VALIDATION: dict[str, str] = {
-    "calibrated": "Validated on post-LN stacks at T = 32 (d = 64, Markov chain, 1500 steps): such prescriptions "
-                  "trained at learning rates 1e-3 and 3e-3 for L = 6 (every seed of 3) and L = 12 (lr 1e-3 every "
-                  "seed of 3, lr 3e-3 5 of 6 seeds); not at L = 24 or T = 128 (docs/training.md).",
+    "calibrated": "Validated on post-LN stacks (d = 64, T = 32, Markov chain, 1000 steps): prescriptions at the "
+                  "trained T trained at learning rates 1e-3 and 3e-3 for L = 6 and 12, every seed of 6 "
+                  "(docs/training.md).",
     "collapse": "Not validated against training; at lr 3e-3 such prescriptions failed for L = 12 "
                 "(docs/training.md).",
     "custom": "",
 }
+#: Said in a prescription's summary when it comes from the T -> infinity theory (no seq_len).
+PRESCRIBE_AT_T_INFINITY = ("This is the T -> infinity theory: for a model of T tokens give --seq-len T "
+                           "(Python: seq_len=T); at finite T the attention freezes at smaller beta. ")

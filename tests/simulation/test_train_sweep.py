@@ -140,3 +140,19 @@ def test_missing_theory_is_a_note_not_a_failure() -> None:
     out = train(**(TINY_KW | dict(alpha_sa=[0.0], beta=[1.0], steps=2)), block="gc-post-ln").to_dict()
     assert len(out["runs"]) == 1 and "asymptotic" not in out["theory"] and "finite_T" in out["theory"]
     assert any("prescribe" in n for n in out["notes"]) and any("asymptotic" in n for n in out["notes"])
+
+
+def test_prescribed_point_is_computed_at_the_trained_length() -> None:
+    """The prescribed run uses ``prescribe`` at the trained T (finite-T theory) and the measured rho0;
+    at T = 8 (below the tabulated overlap, so the finite-T grid is refused) it falls back to
+    T -> infinity and says so in a note."""
+    from symsig.analysis.prescribe import prescribe
+    from symsig.simulation.train.sweep import train
+
+    kw = TINY_KW | dict(beta=[1.0], alpha_sa=[1.0], steps=1)
+    out = train(**(kw | dict(seq_len=24))).to_dict()
+    p = prescribe(depth=2, seq_len=24, rho0=out["input_geometry"]["rho0"])
+    assert out["prescribed"]["seq_len"] == 24 and (out["prescribed"]["beta"], out["prescribed"]["alpha_sa"]) == (p.beta, p.alpha_sa)
+    assert p.beta < prescribe(depth=2, rho0=out["input_geometry"]["rho0"]).beta  # finite T freezes earlier
+    short = train(**kw).to_dict()
+    assert short["prescribed"]["seq_len"] is None and any("at T = 8" in n for n in short["notes"])

@@ -40,7 +40,8 @@ class TrainSweep(Result):
     ``runs``: one record per run (:func:`symsig.simulation.train.loop.run`);
     ``loss[k][i][j]``: final held-out loss at lr[k], alpha_sa[i], beta[j], mean over
     seeds (null when a seed diverged); ``prescribed``: the point of ``symsig prescribe``
-    (T -> infinity) for this architecture and input geometry, with its loss per lr;
+    for this architecture and input geometry at the trained T (``seq_len``; None: T -> infinity,
+    where the finite-T grid was refused), with its loss per lr;
     ``theory[v]``: rho_L, mean_Y2 and zone on the grid (and at the prescribed point)
     for each variant v of THEORIES; ``diagram[v]``: the same on a finer grid for the
     figure (empty when not computed); ``agreement``: per lr (module docstring);
@@ -163,7 +164,8 @@ def table(data: dict[str, Any]) -> str:
         ag = data["agreement"][k]
         if data["prescribed"]:
             p = data["prescribed"]
-            lines.append(f"prescribed (beta, alpha_SA) = ({p['beta']:.3g}, {p['alpha_sa']:.3g}): loss "
+            at = f"T = {p['seq_len']}" if p.get("seq_len") else "T -> infinity"
+            lines.append(f"prescribed at {at} (beta, alpha_SA) = ({p['beta']:.3g}, {p['alpha_sa']:.3g}): loss "
                          f"{_num(ag['prescribed_loss'])}")
         for t in THEORIES:
             if t in ag:

@@ -1,8 +1,10 @@
 """``symsig train``: one run or a grid of runs over (beta, alpha_SA) x lr x seed.
 
 :func:`train` validates every input before any work, measures the input geometry
-(q0, rho0) of the embedded held-out tokens, asks :func:`symsig.prescribe` (T -> infinity)
-for the prescribed point at that geometry, runs every configuration
+(q0, rho0) of the embedded held-out tokens, asks :func:`symsig.prescribe` for the prescribed
+point at that geometry and at the trained sequence length (the exact finite-T theory: its
+prescriptions trained at both learning rates for every seed, the T -> infinity ones did not;
+docs/training.md), runs every configuration
 (:func:`symsig.simulation.train.loop.run`) in this process or as tasks on
 dask.distributed (``workers`` > 1 starts a LocalCluster; ``scheduler`` connects to a
 running one), evaluates the theory's zones on the grid (:func:`symsig.diagram`,
@@ -188,13 +190,17 @@ def train(
         from ...analysis.prescribe import prescribe
 
         arch = {k: v for k, v in base.architecture().to_dict().items() if k not in ("beta", "alpha_sa", "seq_len", "block")}
-        try:
-            p = prescribe(depth=base.depth, block=base.block, rho0=geometry["rho0"], thresholds=thr, **arch)
-        except (FloatingPointError, InputError) as exc:  # e.g. gain control at alpha_SA = 0: the T -> infinity map is 0/0
-            p = None
-            notes.append(f"no prescribed point: prescribe failed ({exc})")
+        p = None
+        for t_len in (base.seq_len, None):  # T -> infinity only where the finite-T grid is refused
+            try:
+                p = prescribe(depth=base.depth, block=base.block, seq_len=t_len, rho0=geometry["rho0"],
+                              thresholds=thr, **arch)
+                break
+            except (FloatingPointError, InputError) as exc:  # e.g. gain control at alpha_SA = 0 (T -> infinity: 0/0)
+                where = f"T = {t_len}" if t_len else "T -> infinity"
+                notes.append(f"no prescribed point at {where}: prescribe failed ({exc})")
         if p is not None and p.beta is not None:
-            pres = {"beta": p.beta, "alpha_sa": p.alpha_sa, "summary": p.summary}
+            pres = {"beta": p.beta, "alpha_sa": p.alpha_sa, "seq_len": t_len, "summary": p.summary}
             tasks = [replace(base, beta=p.beta, alpha_sa=p.alpha_sa, lr=lr, seed=s, label="prescribed")
                      for lr in axes["lr"] for s in axes["seed"]] + tasks
     runs = execute(tasks, workers=workers, scheduler=scheduler, client=client, progress=progress)
