@@ -348,8 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--seeds", type=int, default=4, metavar="S", help="independent re-initialisations (>= 2 for errors)")
     cmd.add_argument("--seed", type=int, default=0, metavar="K", help="random seed K >= 0")
     cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=None, metavar="K",
-                     help="GPT-2: average the theory over K evenly spaced key counts of the late window "
-                          "(default: every key count, the exact window mean)")
+                     help="GPT-2: the theory averages K evenly spaced key counts of the late window (default: all)")
     cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true",
                      help="zero the biases the theory does not have (b_Q, b_K, b_O)")
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
