@@ -2,7 +2,7 @@
 
 Run ``python derivations/finite_width_layernorm.py [OUT.tex]``: every algebraic step is asserted
 by SymPy, the results are proved equal to ``symsig.theory.finite_width``, and the LaTeX is written
-to stdout or OUT.tex (docs/finite_width.md §6 is the prose version).
+to stdout or OUT.tex (docs/finite_width.md §8 is the prose version).
 
 Assumptions
 -----------

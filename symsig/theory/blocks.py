@@ -62,7 +62,7 @@ def post_ln(
     """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN.
 
     ``causal``: the query attends to n keys (symbol ``n``, its position), exact finite T.
-    ``width`` d: the attention and the LayerNorms at finite width (docs/finite_width.md §3, §6, §7).
+    ``width`` d: the attention and the LayerNorms at finite width (docs/finite_width.md §3, §7, §8).
     Both depend on the tokens the block reads: the raw Gaussian input in the ``first`` block
     (tokens="gaussian"), the previous block's LayerNorm output after it (tokens="normalized").
     """
@@ -104,7 +104,7 @@ def pre_ln(
     evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
     contradicts (docs/theory.md §6.2). ``width`` d: the attention at finite width; it reads
     LN(h) in every block, ``first`` included (tokens="normalized", docs/finite_width.md §3); the
-    LayerNorms model the stream they read as Gaussian tokens (skip="stream", §6).
+    LayerNorms model the stream they read as Gaussian tokens (skip="stream", §8).
     """
     attn = _attention(finite_t, gain_control, causal, width, "normalized")
     ln = LayerNorm(width, "stream")

@@ -196,9 +196,9 @@ def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.
 
 
 # ----------------------------------------------------------------------------- LayerNorm at finite width
-# docs/finite_width.md §6; derivation: derivations/finite_width_layernorm.py.
+# docs/finite_width.md §8; derivation: derivations/finite_width_layernorm.py.
 
-#: How the tokens that a LayerNorm reads are modelled (docs/finite_width.md §6):
+#: How the tokens that a LayerNorm reads are modelled (docs/finite_width.md §8):
 #: "normalized": residual sum alpha x + f with x a LayerNorm output (fixed norm, zero mean);
 #: "gaussian": residual sum with x Gaussian tokens (only their common part is fixed);
 #: "stream": the input itself as Gaussian tokens (pre-LN stream; a model, not derived).

@@ -17,7 +17,7 @@ from . import activations, rem, special
 from .symbols import T, alpha_mlp, alpha_sa, beta, p, q, sigma_b2, sigma_v2, sigma_w2
 
 #: Observables a residual branch leaves for a finite-width LayerNorm reading the sum
-#: (docs/finite_width.md §6): the skip part's Gram (alpha^2 q, alpha^2 p), recorded by Residual, and
+#: (docs/finite_width.md §8): the skip part's Gram (alpha^2 q, alpha^2 p), recorded by Residual, and
 #: the O(1) covariance (Var N_a, Cov(N_a, N_b), Cov(P, N_a)) of the branch's pair Gram over its own
 #: randomness, recorded by Attention(width=d) and scaled by Dense.
 SKIP = ("skip_q", "skip_p")
@@ -88,7 +88,7 @@ class LayerNorm(Layer):
 
     ``width`` d (default None: the map above): p' = E cos(h_a, h_b) at first order in 1/d with the
     empirical mean and norm over d features (:func:`symsig.theory.finite_width.layernorm_width_cosine`,
-    docs/finite_width.md §6). ``skip`` ("normalized", "gaussian": the input is a residual sum whose
+    docs/finite_width.md §8). ``skip`` ("normalized", "gaussian": the input is a residual sum whose
     skip part, recorded by :class:`Residual`, is a LayerNorm output / Gaussian tokens; "stream": the
     input itself is modelled as Gaussian tokens) says which part of the input is fixed.
     """

@@ -32,7 +32,7 @@ def test_width_none_is_bit_identical_to_the_finite_t_iteration() -> None:
 
 def hand_tree(block: str, tokens: str) -> Serial:
     """One block composed here from the layers, with the width and token model of the attention and of the
-    LayerNorms spelled out (docs/finite_width.md §6, §7)."""
+    LayerNorms spelled out (docs/finite_width.md §7, §8)."""
     attn = Attention(finite_t=True, width=d, tokens=tokens)
     if block == "post-ln":
         return Serial(Residual(alpha_sa, attn), LayerNorm(d, tokens), Residual(alpha_mlp, mlp(kernel("relu"))),
@@ -63,7 +63,7 @@ def test_width_reproduces_the_attention_layer_block_by_block(block: str, first_t
 def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> None:
     """f(d) = f_inf + a/d + b/d^2 + ...: (f(d) - f(2d)) / (f(2d) - f(4d)) = 2 (1 + 3b/(4 a d)) + O(d^-2).
     f_inf is the finite-T trajectory for pre-LN; for post-LN it also has the O(1) LayerNorm term of the
-    attention rows' IPR fluctuation (docs/finite_width.md §6), so only differences in d are compared.
+    attention rows' IPR fluctuation (docs/finite_width.md §8), so only differences in d are compared.
     T = 64, 6 layers: |ratio - 2| <= 0.039 at d = 1024 (largest where a is small) and it halves with d
     (the b/d term); the tolerance is 0.05. Numeric noise: moments ~1e-8 relative against differences
     >= 1e-6 here, i.e. <= 1e-2 of the margin."""
