@@ -1,5 +1,6 @@
-"""Finite-width correction of one attention layer (docs/finite_width.md; derivation:
-``derivations/finite_width_attention.py``).
+"""Finite-width corrections of one attention layer (docs/finite_width.md §1-4; derivation:
+``derivations/finite_width_attention.py``) and of a LayerNorm reading a residual sum (§8,
+:func:`layernorm_width_cosine`; derivation: ``derivations/finite_width_layernorm.py``).
 
 Model: keys x_s = sqrt(p) g + sqrt(q - p) z_s with g, z_s iid N(0, I_d) (Gaussian tokens), W_Q,
 W_K entries N(0, sigma_a/d), sigma_a = beta sqrt(log T), W_V entries N(0, sigma_v2/d), bias
