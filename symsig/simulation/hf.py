@@ -94,8 +94,8 @@ def theory_block(model: str, extra_biases: bool = True, finite_width: bool = Fal
     Attention: exact finite-T REM moments; q_S = sigma_v2 [p + (q - p) Y2] + sigma_b2,
     p_S = sigma_v2 [p + (q - p) X] + sigma_b2, then W_O: q <- sigma_o2 q + b, p <- sigma_o2 p + b
     with b = sigma_b2 if ``extra_biases`` else 0.  GPT-2's attention sees n keys.
-    ``finite_width`` (BERT only): the attention at first order in 1/d (symbol d; docs/finite_width.md);
-    after the embedding LayerNorm every attention reads normalised tokens.
+    ``finite_width`` (BERT only): the attention and the LayerNorms at first order in 1/d (symbol d;
+    docs/finite_width.md); after the embedding LayerNorm every block reads normalised tokens.
     """
     validate.choice("model", model, MODELS)
     b_o = sigma_b2 if extra_biases else sp.Integer(0)
@@ -105,7 +105,8 @@ def theory_block(model: str, extra_biases: bool = True, finite_width: bool = Fal
         width = dict(width=d, tokens="normalized") if finite_width else {}
         attn = Serial(Attention(finite_t=True, **width), Dense(sigma_o2, b_o))
         ffn = Serial(Dense(), Activation(named_kernel("gelu")), Dense())
-        return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, ffn), LayerNorm())
+        ln = LayerNorm(d, "normalized") if finite_width else LayerNorm()
+        return Serial(Residual(alpha_sa, attn), ln, Residual(alpha_mlp, ffn), ln)
     attn = Serial(LayerNorm(), Attention(finite_t=True, n_states=n), Dense(sigma_o2, b_o))
     ffn = Serial(LayerNorm(), Dense(), Activation(named_kernel("gelu_tanh")), Dense())
     return Serial(Residual(alpha_sa, attn), Residual(alpha_mlp, ffn))

@@ -62,12 +62,14 @@ def post_ln(
     """BERT block (Algorithm 1): attention -> residual -> LN -> MLP -> residual -> LN.
 
     ``causal``: the query attends to n keys (symbol ``n``, its position), exact finite T.
-    ``width`` d: the attention at finite width (docs/finite_width.md §3, §7). Its 1/d smearing
-    depends on the tokens it reads: the raw Gaussian input in the ``first`` block
+    ``width`` d: the attention and the LayerNorms at finite width (docs/finite_width.md §3, §7, §8).
+    Both depend on the tokens the block reads: the raw Gaussian input in the ``first`` block
     (tokens="gaussian"), the previous block's LayerNorm output after it (tokens="normalized").
     """
-    attn = _attention(finite_t, gain_control, causal, width, "gaussian" if first else "normalized")
-    return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, mlp(act)), LayerNorm())
+    tokens = "gaussian" if first else "normalized"
+    attn = _attention(finite_t, gain_control, causal, width, tokens)
+    ln1, ln2 = LayerNorm(width, tokens), LayerNorm(width, "normalized")
+    return Serial(Residual(alpha_sa, attn), ln1, Residual(alpha_mlp, mlp(act)), ln2)
 
 
 def _attention(finite_t: bool, gain_control: bool, causal: bool, width: sp.Expr | None = None,
@@ -101,10 +103,12 @@ def pre_ln(
     REM moments are evaluated at LN(h), i.e. at (1, p/q). The published notebook
     evaluates them at the un-normalised (q, p) instead, which our Monte Carlo
     contradicts (docs/theory.md §6.2). ``width`` d: the attention at finite width; it reads
-    LN(h) in every block, ``first`` included (tokens="normalized", docs/finite_width.md §3).
+    LN(h) in every block, ``first`` included (tokens="normalized", docs/finite_width.md §3); the
+    LayerNorms model the stream they read as Gaussian tokens (skip="stream", §8).
     """
     attn = _attention(finite_t, gain_control, causal, width, "normalized")
-    return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(act))))
+    ln = LayerNorm(width, "stream")
+    return Serial(Residual(alpha_sa, Serial(ln, attn)), Residual(alpha_mlp, Serial(ln, mlp(act))))
 
 
 @dataclass(frozen=True)

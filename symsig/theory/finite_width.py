@@ -1,5 +1,6 @@
-"""Finite-width correction of one attention layer (docs/finite_width.md; derivation:
-``derivations/finite_width_attention.py``).
+"""Finite-width corrections of one attention layer (docs/finite_width.md §1-4; derivation:
+``derivations/finite_width_attention.py``) and of a LayerNorm reading a residual sum (§8,
+:func:`layernorm_width_cosine`; derivation: ``derivations/finite_width_layernorm.py``).
 
 Model: keys x_s = sqrt(p) g + sqrt(q - p) z_s with g, z_s iid N(0, I_d) (Gaussian tokens), W_Q,
 W_K entries N(0, sigma_a/d), sigma_a = beta sqrt(log T), W_V entries N(0, sigma_v2/d), bias
@@ -195,6 +196,79 @@ def attention_width_map(tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.
     return (sigma_v2 * (p + (q - p) * y2_eff) + sigma_b2, sigma_v2 * (p + (q - p) * x_eff) + sigma_b2, y2_d)
 
 
-__all__ = ["s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
+# ----------------------------------------------------------------------------- LayerNorm at finite width
+# docs/finite_width.md §8; derivation: derivations/finite_width_layernorm.py.
+
+#: How the tokens that a LayerNorm reads are modelled (docs/finite_width.md §8):
+#: "normalized": residual sum alpha x + f with x a LayerNorm output (fixed norm, zero mean);
+#: "gaussian": residual sum with x Gaussian tokens (only their common part is fixed);
+#: "stream": the input itself as Gaussian tokens (pre-LN stream; a model, not derived).
+SKIP_TOKENS = ("normalized", "gaussian", "stream")
+
+#: Mean norm Q and inner product R of a pair before LayerNorm, the covariance (v, c, e) =
+#: (Var N_a, Cov(N_a, N_b), Cov(P, N_a)) of its Gram entries and the shift (dN, dP) of their mean.
+cos_q, cos_r = sp.symbols("Q R", positive=True)
+cov_v, cov_c, cov_e, shift_n, shift_p = sp.symbols("v c e dN dP", real=True)
+
+
+@cache
+def cosine_delta_method() -> sp.Expr:
+    """E[P / sqrt(N_a N_b)] to second order in the fluctuations of (N_a, N_b, P) around (Q, Q, R):
+    rho + (3 rho v / 4 + rho c / 4 - e) / Q^2 + (dP - rho dN) / Q with rho = R/Q (Var P drops out: the cosine
+    is linear in P)."""
+    na, nb, pp = sp.symbols("N_a N_b P", positive=True)
+    cos = pp / sp.sqrt(na * nb)
+    at = {na: cos_q, nb: cos_q, pp: cos_r}
+    x = (na, nb, pp)
+    cov = {(0, 0): cov_v, (1, 1): cov_v, (0, 1): cov_c, (0, 2): cov_e, (1, 2): cov_e, (2, 2): sp.Symbol("w")}
+    hess = sum((1 if i == j else 2) * sp.diff(cos, x[i], x[j]).subs(at) * cv for (i, j), cv in cov.items()) / 2
+    grad = sum(sp.diff(cos, xi).subs(at) * s for xi, s in zip(x, (shift_n, shift_n, shift_p)))
+    return sp.simplify(cos.subs(at) + hess + grad)
+
+
+def layernorm_width_cosine(state_q: sp.Expr, state_p: sp.Expr, skip_q: sp.Expr, skip_p: sp.Expr, width: sp.Expr,
+                           skip_tokens: str, branch_cov: tuple[sp.Expr, sp.Expr, sp.Expr] = (0, 0, 0)) -> sp.Expr:
+    """E cos(h_a, h_b) after LayerNorm (empirical mean and norm over d features) at first order in 1/d.
+
+    h = x + f, (Q, R) = (state_q, state_p) the mean pair Gram of h, (skip_q, skip_p) that of x. Given the
+    branch input, f has d iid Gaussian coordinates, so d Cov(M_ab, M_ce) = S_ac S_be + S_ae S_bc -
+    F_ac F_be - F_ae F_bc (Isserlis; S = E M, F = Gram of the fixed part), plus ``branch_cov`` at O(1);
+    the mean subtraction shifts M by -(S - F_c)/d (F_c: the already-centred part). "normalized":
+    F = F_c = skip Gram; "gaussian": F = (skip_p, skip_p), F_c = 0; "stream": F = (p, p) of the state, F_c = 0.
+    """
+    if skip_tokens not in SKIP_TOKENS:
+        raise ValueError(f"skip_tokens must be one of {SKIP_TOKENS}, got {skip_tokens!r}")
+    if skip_tokens == "stream":
+        skip_q, skip_p = state_q, state_p
+    fq, fp = (skip_q, skip_p) if skip_tokens == "normalized" else (skip_p, skip_p)
+    cq, cp = (skip_q, skip_p) if skip_tokens == "normalized" else (0, 0)
+    v, c, e = branch_cov
+    sub = {cos_q: state_q, cos_r: state_p,
+           cov_v: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 0), (0, 0)) / width
+           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 0), (0, 0)) / width + v,
+           cov_c: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 0), (1, 1)) / width
+           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 0), (1, 1)) / width + c,
+           cov_e: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 1), (0, 0)) / width
+           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 1), (0, 0)) / width + e,
+           shift_n: -(state_q - cq) / width, shift_p: -(state_p - cp) / width}
+    return cosine_delta_method().xreplace(sub)
+
+
+def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
+                         seq_len: sp.Expr = T, value: sp.Expr = sigma_v2) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """O(1) covariance of an attention output's pair Gram over its logits (finite T, d -> infinity).
+
+    Row a's output has |m_a|^2/d = p + (q - p) Y2_a and m_a.m_b/d = p + (q - p) X_ab, so with
+    v = sigma_v2 (q - p): Var N_a = v^2 (E Y2^2 - Y2^2), Cov(N_a, N_b) = v^2 (E Y2 Y2' - Y2^2),
+    Cov(P, N_a) = v^2 (E Y2 X - Y2 X): the exact finite-T one- and two-row moments at the input state.
+    """
+    m = {k: x.xreplace({n: seq_len}).xreplace(state_substitution(q_, p_, inverse_temperature, seq_len))
+         for k, x in _moments(n).items()}
+    v2 = (value * (q_ - p_)) ** 2
+    return (v2 * (m["Y2sq"] - m["Y2"] ** 2), v2 * (m["Y2Y2"] - m["Y2"] ** 2), v2 * (m["Y2X"] - m["Y2"] * m["X"]))
+
+
+__all__ = ["SKIP_TOKENS", "cosine_delta_method", "layernorm_width_cosine", "attention_branch_cov",
+           "s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
            "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
            "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]

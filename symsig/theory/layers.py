@@ -16,6 +16,13 @@ import sympy as sp
 from . import activations, rem, special
 from .symbols import T, alpha_mlp, alpha_sa, beta, p, q, sigma_b2, sigma_v2, sigma_w2
 
+#: Observables a residual branch leaves for a finite-width LayerNorm reading the sum
+#: (docs/finite_width.md §8): the skip part's Gram (alpha^2 q, alpha^2 p), recorded by Residual, and
+#: the O(1) covariance (Var N_a, Cov(N_a, N_b), Cov(P, N_a)) of the branch's pair Gram over its own
+#: randomness, recorded by Attention(width=d) and scaled by Dense.
+SKIP = ("skip_q", "skip_p")
+BRANCH_COV = ("branch_var_n", "branch_cov_nn", "branch_cov_pn")
+
 
 @dataclass(frozen=True)
 class State:
@@ -70,15 +77,38 @@ class Dense(Layer):
     bias: sp.Expr = sigma_b2
 
     def __call__(self, state: State) -> State:
-        return State(self.weight * state.q + self.bias, self.weight * state.p + self.bias, state.observables)
+        # a branch's recorded Gram covariance (finite width, BRANCH_COV) scales with the weight squared
+        obs = tuple((k, self.weight**2 * x if k in BRANCH_COV else x) for k, x in state.observables)
+        return State(self.weight * state.q + self.bias, self.weight * state.p + self.bias, obs)
 
 
 @dataclass(frozen=True)
 class LayerNorm(Layer):
-    """LayerNorm without affine parameters (d -> infinity): q' = 1, p' = p / q."""
+    """LayerNorm without affine parameters (d -> infinity): q' = 1, p' = p / q.
+
+    ``width`` d (default None: the map above): p' = E cos(h_a, h_b) at first order in 1/d with the
+    empirical mean and norm over d features (:func:`symsig.theory.finite_width.layernorm_width_cosine`,
+    docs/finite_width.md §8). ``skip`` ("normalized", "gaussian": the input is a residual sum whose
+    skip part, recorded by :class:`Residual`, is a LayerNorm output / Gaussian tokens; "stream": the
+    input itself is modelled as Gaussian tokens) says which part of the input is fixed.
+    """
+
+    width: sp.Expr | None = None
+    skip: str = "normalized"
 
     def __call__(self, state: State) -> State:
-        return State(sp.Integer(1), state.p / state.q, state.observables)
+        if self.width is None:
+            return State(sp.Integer(1), state.p / state.q, state.observables)
+        from .finite_width import layernorm_width_cosine
+
+        obs = dict(state.observables)
+        if self.skip != "stream" and not all(k in obs for k in SKIP):
+            raise ValueError(f"LayerNorm(width, skip={self.skip!r}) reads a residual sum (no skip part recorded)")
+        skip = (obs.get(SKIP[0], 0), obs.get(SKIP[1], 0))
+        cov = tuple(obs.get(k, sp.Integer(0)) for k in BRANCH_COV) if self.skip != "stream" else (0, 0, 0)
+        rho = layernorm_width_cosine(state.q, state.p, *skip, self.width, self.skip, cov)
+        kept = tuple((k, x) for k, x in state.observables if k not in (*SKIP, *BRANCH_COV))
+        return State(sp.Integer(1), rho, kept)
 
 
 @dataclass(frozen=True)
@@ -106,7 +136,9 @@ class Residual(Layer):
     def __call__(self, state: State) -> State:
         out = self.branch(state)
         a2 = self.alpha**2
-        return State(out.q + a2 * state.q, out.p + a2 * state.p, out.observables)
+        # the skip part's Gram, for a finite-width LayerNorm reading the sum (ignored at d -> infinity)
+        return State(out.q + a2 * state.q, out.p + a2 * state.p, out.observables).record(
+            SKIP[0], a2 * state.q).record(SKIP[1], a2 * state.p)
 
 
 class MLP(Serial):
@@ -201,7 +233,13 @@ class Attention(Layer):
         y2_eff, x_eff, y2_d = finite_width.attention_width_moments(
             state.q, state.p, inverse_temperature=self.inverse_temperature, seq_len=self.seq_len,
             width=self.width, tokens=self.tokens)
-        return self.output(state, y2_eff, x_eff).record("Y2", y2_d)
+        out = self.output(state, y2_eff, x_eff).record("Y2", y2_d)
+        # the O(1) fluctuation of the output's pair Gram over the logits, for the LayerNorm after it
+        cov = finite_width.attention_branch_cov(state.q, state.p, inverse_temperature=self.inverse_temperature,
+                                                seq_len=self.seq_len, value=self.value)
+        for name, x in zip(BRANCH_COV, cov):
+            out = out.record(name, x)
+        return out
 
     def output(self, state: State, y2: sp.Expr, x: sp.Expr) -> State:
         """The output geometry for input ``state`` given the moments (Y2, X) (formulas above).
@@ -355,6 +393,8 @@ class QKNormAttention(MultiHeadAttention):
 __all__ = [
     "State",
     "Layer",
+    "SKIP",
+    "BRANCH_COV",
     "Serial",
     "Dense",
     "LayerNorm",

@@ -31,11 +31,14 @@ def test_width_none_is_bit_identical_to_the_finite_t_iteration() -> None:
 
 
 def hand_tree(block: str, tokens: str) -> Serial:
-    """One block composed here from the layers, with the attention's width and token model spelled out."""
+    """One block composed here from the layers, with the width and token model of the attention and of the
+    LayerNorms spelled out (docs/finite_width.md §7, §8)."""
     attn = Attention(finite_t=True, width=d, tokens=tokens)
     if block == "post-ln":
-        return Serial(Residual(alpha_sa, attn), LayerNorm(), Residual(alpha_mlp, mlp(kernel("relu"))), LayerNorm())
-    return Serial(Residual(alpha_sa, Serial(LayerNorm(), attn)), Residual(alpha_mlp, Serial(LayerNorm(), mlp(kernel("relu")))))
+        return Serial(Residual(alpha_sa, attn), LayerNorm(d, tokens), Residual(alpha_mlp, mlp(kernel("relu"))),
+                      LayerNorm(d, "normalized"))
+    ln = LayerNorm(d, "stream")
+    return Serial(Residual(alpha_sa, Serial(ln, attn)), Residual(alpha_mlp, Serial(ln, mlp(kernel("relu")))))
 
 
 @pytest.mark.parametrize("block, first_tokens", [("post-ln", "gaussian"), ("pre-ln", "normalized")])
@@ -57,22 +60,30 @@ def test_width_reproduces_the_attention_layer_block_by_block(block: str, first_t
 
 @pytest.mark.parametrize("block", ["post-ln", "pre-ln"])
 @pytest.mark.parametrize("beta", [0.5, 3.0])
-def test_trajectory_tends_to_finite_t_at_rate_one_over_d(block: str, beta: float) -> None:
-    """diff(d) = a/d + b/d^2 + ...: diff(d)/diff(2d) = 2 (1 + b/(2 a d)) + O(d^-2). Measured at
-    T = 64, 6 layers: |ratio - 2| <= 0.0062 at d = 1024 and it halves with d (the b/d term);
-    the tolerance 0.02 is three times that. Numeric noise: moments ~1e-8 relative against
-    differences >= 1e-6 here, i.e. <= 1e-2 of the margin."""
+def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> None:
+    """f(d) = f_inf + a/d + b/d^2 + ...: (f(d) - f(2d)) / (f(2d) - f(4d)) = 2 (1 + 3b/(4 a d)) + O(d^-2).
+    f_inf is the finite-T trajectory for pre-LN; for post-LN it also has the O(1) LayerNorm term of the
+    attention rows' IPR fluctuation (docs/finite_width.md §8), so only differences in d are compared.
+    T = 64, 6 layers: |ratio - 2| <= 0.039 at d = 1024 (largest where a is small) and it halves with d
+    (the b/d term); the tolerance is 0.05. Numeric noise: moments ~1e-8 relative against differences
+    >= 1e-6 here, i.e. <= 1e-2 of the margin."""
     kw = dict(SETTING, block=block, beta=beta)
     ref = propagate(**kw)
-    diff = {w: {k: np.asarray(getattr(propagate(**kw, width=w), k)) - np.asarray(getattr(ref, k)) for k in ("rho", "Y2", "q")}
-            for w in (1024, 2048, 4096)}
+    val = {w: {k: np.asarray(getattr(propagate(**kw, width=w), k)) for k in ("rho", "Y2", "q")}
+           for w in (1024, 2048, 4096, 8192)}
+    if block == "pre-ln":  # no O(1) term: the trajectory tends to the finite-T one
+        assert np.abs(val[8192]["rho"] - ref.rho).max() < 2 * np.abs(val[4096]["rho"] - ref.rho).max() / 3
     for k in ("rho", "Y2", "q"):
-        live = np.abs(diff[1024][k]) > 1e-6
+        step = {w: val[w][k] - val[2 * w][k] for w in (1024, 2048, 4096)}
+        # compare where the 1/d coefficient is not near one of its zeros (post-LN, beta = 3: the attention's
+        # and the LayerNorm's corrections of rho cancel near layer 4)
+        live = np.abs(step[1024]) > max(1e-6, 0.1 * np.abs(step[1024]).max())
         if k != "q" or block == "pre-ln":  # post-LN ends in a LayerNorm: q = 1 at every width
-            assert live[1:].all()
-        r1 = diff[1024][k][live] / diff[2048][k][live]
-        r2 = diff[2048][k][live] / diff[4096][k][live]
-        assert np.all(np.abs(r1 - 2) < 0.02), (k, r1)
+            assert live[1:].sum() >= len(live) - 2
+        r1 = step[1024][live] / step[2048][live]
+        r2 = step[2048][live] / step[4096][live]
+        assert np.all(np.abs(r1 - 2) < 0.05), (k, r1)
+        assert np.all(np.abs(r2 - 2) < 0.6 * np.abs(r1 - 2) + 1e-3), (k, r1, r2)  # the deviation is O(1/d)
         assert np.all(np.abs(r2 - 2) < 0.6 * np.abs(r1 - 2) + 1e-4), (k, r1, r2)  # the deviation is O(1/d)
 
 

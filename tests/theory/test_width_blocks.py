@@ -8,7 +8,7 @@ from symsig.core.architecture import Architecture
 from symsig.core.validate import InputError
 from symsig.theory import blocks
 from symsig.theory.blocks import architecture_map, block_map, build, register
-from symsig.theory.layers import Attention, MLP
+from symsig.theory.layers import MLP, Attention, LayerNorm
 from symsig.theory.symbols import PARAMS, d, p, q
 
 
@@ -20,6 +20,15 @@ def attentions(layer):
 def test_post_ln_first_block_reads_gaussian_tokens(first: bool, tokens: str) -> None:
     (attn,) = attentions(build("post-ln", finite_t=True, width=d, first=first))
     assert attn.width == d and attn.tokens == tokens and attn.finite_t
+
+
+@pytest.mark.parametrize("block, first, models", [("post-ln", True, ["gaussian", "normalized"]),
+                                                  ("post-ln", False, ["normalized", "normalized"]),
+                                                  ("pre-ln", True, ["stream", "stream"])])
+def test_layer_norms_get_the_width_and_the_model_of_what_they_read(block: str, first: bool, models: list) -> None:
+    norms = [x for x in blocks.sublayers(build(block, finite_t=True, width=d, first=first)) if isinstance(x, LayerNorm)]
+    assert [x.skip for x in norms] == models and all(x.width == d for x in norms)
+    assert all(x.width is None for x in blocks.sublayers(build(block, finite_t=True)) if isinstance(x, LayerNorm))
 
 
 @pytest.mark.parametrize("first", [True, False])
