@@ -52,12 +52,52 @@ _MP_IMPL: dict[str, Callable[..., Any]] = {
 }
 
 
+def _cse(exprs: Any) -> tuple[list, list]:
+    """lambdify's common-subexpression elimination without canonical ordering (its default sorts
+    by node counts, a tree walk that dominated compiling the finite-width maps)."""
+    return sp.cse(exprs, order="none")
+
+
+def dag_replace(expr: sp.Basic, query: Callable[[sp.Basic], bool], value: Callable[[sp.Basic], sp.Basic]) -> sp.Basic:
+    """``expr.replace(query, value)`` (bottom up; a replacement is not searched again), visiting each
+    distinct subexpression once. SymPy's replace walks the expression as a tree; the composed
+    finite-width maps share subtrees so heavily that the tree is ~100x larger than the graph."""
+    memo: dict[sp.Basic, sp.Basic] = {}
+
+    def go(e: sp.Basic) -> sp.Basic:
+        if e in memo:
+            return memo[e]
+        new = e
+        if e.args:
+            args = tuple(go(a) for a in e.args)
+            if args != e.args:
+                new = e.func(*args)
+        if query(new):
+            new = value(new)
+        memo[e] = new
+        return new
+
+    return go(expr)
+
+
+def _subexpressions(exprs: Sequence[sp.Basic]) -> set[sp.Basic]:
+    """Every distinct subexpression of ``exprs`` (each visited once, unlike ``atoms``)."""
+    seen: set[sp.Basic] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if e not in seen:
+            seen.add(e)
+            stack.extend(e.args)
+    return seen
+
+
 def implementations(exprs: Sequence[sp.Expr], backend: str) -> dict[str, Callable[..., Any]]:
     """Name -> implementation of every declared function in ``exprs`` (``backend`` "np" or "mp")."""
     from . import special
 
     base = _NP_IMPL if backend == "np" else _MP_IMPL
-    found = {f.func for e in exprs for f in e.atoms(sp.Function) if hasattr(f.func, "symsig_kind")}
+    found = {f.func for f in _subexpressions(exprs) if isinstance(f, sp.Function) and hasattr(f.func, "symsig_kind")}
     return base | {f.__name__: special.implementation(f, backend) for f in found}
 
 
@@ -70,14 +110,15 @@ def safe(expr: sp.Expr, *, mp: bool = False, strict: bool = False) -> sp.Expr:
     ``strict`` this is done only inside Piecewise branches, so that a zero
     denominator anywhere else (a LayerNorm of a zero-variance stream) still raises.
     """
-    expr = expr.replace(sp.acos, lambda a: sp.acos(_clip_unit(a)))
-    expr = expr.replace(sp.asin, lambda a: sp.asin(_clip_unit(a)))
-    expr = expr.replace(
+    expr = dag_replace(expr, lambda x: isinstance(x, (sp.acos, sp.asin)), lambda x: x.func(_clip_unit(x.args[0])))
+    expr = dag_replace(
+        expr,
         lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
         lambda x: sp.Pow(_nonneg(x.base), x.exp),
     )
     if mp and strict:
-        return expr.replace(
+        return dag_replace(
+            expr,
             lambda x: isinstance(x, sp.Piecewise),
             lambda pw: sp.Piecewise(*((_guard_denominators(b), c) for b, c in pw.args)),
         )
@@ -87,7 +128,8 @@ def safe(expr: sp.Expr, *, mp: bool = False, strict: bool = False) -> sp.Expr:
 
 
 def _guard_denominators(expr: sp.Expr) -> sp.Expr:
-    return expr.replace(
+    return dag_replace(
+        expr,
         lambda x: x.is_Pow and x.exp.is_Rational and x.exp < 0 and not x.base.is_number and x.base.func is not _nonzero,
         lambda x: sp.Pow(_nonzero(x.base), x.exp),
     )
@@ -96,20 +138,20 @@ def _guard_denominators(expr: sp.Expr) -> sp.Expr:
 @lru_cache(maxsize=256)
 def compile_np(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
     """Lambdify ``exprs`` once into a numpy function of ``args`` returning a tuple."""
-    return sp.lambdify(args, [safe(x) for x in exprs], modules=[implementations(exprs, "np"), "numpy"], cse=True)
+    return sp.lambdify(args, [safe(x) for x in exprs], modules=[implementations(exprs, "np"), "numpy"], cse=_cse, use_imps=False)
 
 
 @lru_cache(maxsize=256)
 def compile_mp(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
     """Lambdify ``exprs`` once into an mpmath function of ``args`` returning a tuple."""
-    return sp.lambdify(args, [safe(x, mp=True) for x in exprs], modules=[implementations(exprs, "mp"), "mpmath"], cse=True)
+    return sp.lambdify(args, [safe(x, mp=True) for x in exprs], modules=[implementations(exprs, "mp"), "mpmath"], cse=_cse, use_imps=False)
 
 
 @lru_cache(maxsize=256)
 def compile_mp_strict(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...]) -> Callable[..., tuple[Any, ...]]:
     """:func:`compile_mp`, but a zero denominator outside a Piecewise branch raises ZeroDivisionError."""
     impl = implementations(exprs, "mp")
-    return sp.lambdify(args, [safe(x, mp=True, strict=True) for x in exprs], modules=[impl, "mpmath"], cse=True)
+    return sp.lambdify(args, [safe(x, mp=True, strict=True) for x in exprs], modules=[impl, "mpmath"], cse=_cse, use_imps=False)
 
 
 # ------------------------------------------------------------ fast numpy twin
@@ -171,12 +213,12 @@ def compile_np_fast(args: tuple[sp.Symbol, ...], exprs: tuple[sp.Expr, ...],
     Evaluate it under ``numpy.errstate(all="ignore")`` and check the result.
     """
     impl = implementations(exprs, "np") | _FAST_NP
-    return sp.lambdify(args, [safe(e) for e in fast_form(exprs, fixed)], modules=[impl, "numpy"], cse=True)
+    return sp.lambdify(args, [safe(e) for e in fast_form(exprs, fixed)], modules=[impl, "numpy"], cse=_cse, use_imps=False)
 
 
 def fast_form(exprs: tuple[sp.Expr, ...], fixed: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> tuple[sp.Expr, ...]:
     """The expressions :func:`compile_np_fast` compiles: REM Piecewise as max, ``fixed`` substituted."""
-    return tuple(e.replace(lambda x: isinstance(x, sp.Piecewise), rem_max_form).xreplace(dict(fixed)) for e in exprs)
+    return tuple(dag_replace(e, lambda x: isinstance(x, sp.Piecewise), rem_max_form).xreplace(dict(fixed)) for e in exprs)
 
 
 def eval_np(fn: Callable[..., Any], *args: Any) -> tuple[np.ndarray, ...]:
