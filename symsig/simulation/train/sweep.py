@@ -2,9 +2,9 @@
 
 :func:`train` validates every input before any work, measures the input geometry
 (q0, rho0) of the embedded held-out tokens, asks :func:`symsig.prescribe` for the prescribed
-point at that geometry and at the trained sequence length (the exact finite-T theory: its
-prescriptions trained at both learning rates for every seed, the T -> infinity ones did not;
-docs/training.md), runs every configuration
+point at that geometry and at the trained sequence length (the exact finite-T theory: at T = 32
+its prescriptions trained at both learning rates for every seed, also with a 30-step warm-up
+under which the T -> infinity one lost a seed; docs/training.md), runs every configuration
 (:func:`symsig.simulation.train.loop.run`) in this process or as tasks on
 dask.distributed (``workers`` > 1 starts a LocalCluster; ``scheduler`` connects to a
 running one), evaluates the theory's zones on the grid (:func:`symsig.diagram`,
