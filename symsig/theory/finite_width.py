@@ -242,15 +242,14 @@ def layernorm_width_cosine(state_q: sp.Expr, state_p: sp.Expr, skip_q: sp.Expr, 
         skip_q, skip_p = state_q, state_p
     fq, fp = (skip_q, skip_p) if skip_tokens == "normalized" else (skip_p, skip_p)
     cq, cp = (skip_q, skip_p) if skip_tokens == "normalized" else (0, 0)
+    gram_s, gram_f = sp.Matrix([[state_q, state_p], [state_p, state_q]]), sp.Matrix([[fq, fp], [fp, fq]])
+
+    def cov(i: tuple[int, int], j: tuple[int, int]) -> sp.Expr:  # d Cov(M_i, M_j): Wishart of S minus F's
+        return (wishart_cov(gram_s, i, j) - wishart_cov(gram_f, i, j)) / width
+
     v, c, e = branch_cov
-    sub = {cos_q: state_q, cos_r: state_p,
-           cov_v: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 0), (0, 0)) / width
-           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 0), (0, 0)) / width + v,
-           cov_c: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 0), (1, 1)) / width
-           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 0), (1, 1)) / width + c,
-           cov_e: wishart_cov(sp.Matrix([[state_q, state_p], [state_p, state_q]]), (0, 1), (0, 0)) / width
-           - wishart_cov(sp.Matrix([[fq, fp], [fp, fq]]), (0, 1), (0, 0)) / width + e,
-           shift_n: -(state_q - cq) / width, shift_p: -(state_p - cp) / width}
+    sub = {cos_q: state_q, cos_r: state_p, cov_v: cov((0, 0), (0, 0)) + v, cov_c: cov((0, 0), (1, 1)) + c,
+           cov_e: cov((0, 1), (0, 0)) + e, shift_n: -(state_q - cq) / width, shift_p: -(state_p - cp) / width}
     return cosine_delta_method().xreplace(sub)
 
 

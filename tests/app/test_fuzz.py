@@ -259,7 +259,8 @@ EXPENSIVE_VALID = [
 ]
 
 
-@pytest.mark.fuzz  # opt-in (`make fuzz`): minutes each
+@pytest.mark.slow
+@pytest.mark.fuzz  # opt-in (`make fuzz`): minutes each, so also slow (kept out of `-m "not slow"` runs)
 @pytest.mark.parametrize("argv", EXPENSIVE_VALID, ids=lambda argv: " ".join(argv[:4]))
 def test_expensive_valid_inputs(argv: list[str]) -> None:
     code, out, err = _run(argv, deadline=1800)
