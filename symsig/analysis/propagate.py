@@ -14,7 +14,7 @@ from ..core.results import Result
 from ..core.validate import InputError
 from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, iterate
-from ..theory.blocks import BlockMap, architecture_map, block_map
+from ..theory.blocks import BlockMap, architecture_map
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def propagate(
     reuse both).
 
     ``width`` d (requires ``seq_len``): the attention layers at finite width, to first order
-    in 1/d (docs/finite_width.md §7); float only (``dps`` raises). Post-LN and pre-LN blocks.
+    in 1/d (docs/finite_width.md §7); float only (``dps`` raises). Post-LN, pre-LN and their
+    gain-controlled variants, encoder or causal (§9).
 
     ``causal=True, position=t`` (requires ``seq_len`` = T): the decoder map of
     the query at 1-based position t, which sees n = t keys while the logit
@@ -157,17 +158,16 @@ def causal_positions(
     (see :func:`propagate`) is iterated ``depth`` times from (q0, rho0 q0). Returns
     arrays ``q``, ``p``, ``rho`` of shape (depth + 1, P) (row l = after l blocks) and
     ``Y2`` of shape (depth, P) (row l - 1 = attention of block l), plus ``positions``.
-    Requires ``seq_len``.
+    Requires ``seq_len``. ``width`` d: every attention at first order in 1/d with n = t keys
+    (docs/finite_width.md §9; two queries of a pair both see n keys, as at finite T).
     """
     arch = Architecture(**architecture)
     depth = validate.integer("depth", depth, 1)
     check_start(q0, rho0, arch.seq_len)
-    if arch.width is not None:
-        raise InputError("width: the finite-width correction is not derived for causal attention")
     pos = np.asarray([_causal_extra(arch, True, t)[0] for t in positions], dtype=float)
     if pos.size == 0:
         raise InputError("positions must not be empty")
-    bm = block_map(arch.block, arch.activation, True, True)
+    bm = architecture_map(arch, True)
     out = iterate(bm, (*arch.params(), pos), np.full(pos.shape, float(q0)), float(rho0), depth).arrays()
     out["positions"] = pos.astype(int)
     return out

@@ -142,14 +142,16 @@ def state_substitution(q_: sp.Expr = q, p_: sp.Expr = p, inverse_temperature: sp
 
 def attention_width_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
                             seq_len: sp.Expr = T, width: sp.Expr = d,
-                            tokens: str = "gaussian") -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+                            tokens: str = "gaussian", keys: sp.Expr | None = None) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(Y2_eff, X_eff, Y2_d) of one attention layer at finite width.
 
     q_S = sigma_v2 [p + (q - p) Y2_eff] + sigma_b2 and p_S = sigma_v2 [p + (q - p) X_eff] + sigma_b2,
-    with Y2_eff = Y2_d + Dq / d and X_eff = X_d + Dp / d; Y2_d is the measured IPR.
+    with Y2_eff = Y2_d + Dq / d and X_eff = X_d + Dp / d; Y2_d is the measured IPR. ``keys`` (default
+    ``seq_len``): the number n of keys a row sees (causal: its position), while s2 keeps log T; the
+    conditioning and the Stein identities are per row with any n, the 1/d smearing does not depend on n.
     """
     sub = state_substitution(q_, p_, inverse_temperature, seq_len)
-    keys = {n: seq_len, d: width}
+    keys = {n: seq_len if keys is None else keys, d: width}
     y2_d = y2_width_expr(n, tokens).xreplace(keys).xreplace(sub)
     x_d = x_width_expr(n, tokens).xreplace(keys).xreplace(sub)
     dq = delta_q_expr(n).xreplace(keys).xreplace(sub)
@@ -253,16 +255,25 @@ def layernorm_width_cosine(state_q: sp.Expr, state_p: sp.Expr, skip_q: sp.Expr, 
     return cosine_delta_method().xreplace(sub)
 
 
+def overlap_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta, seq_len: sp.Expr = T,
+                    keys: sp.Expr | None = None) -> dict[str, sp.Expr]:
+    """The exact finite-T one- and two-row moments (keys of :func:`_moments`) at the input state (q, p),
+    ``keys`` keys per row (default ``seq_len``) and logit variance s2 = beta^2 log T q (q - p)."""
+    return {k: x.xreplace({n: seq_len if keys is None else keys}).xreplace(
+        state_substitution(q_, p_, inverse_temperature, seq_len)) for k, x in _moments(n).items()}
+
+
 def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
-                         seq_len: sp.Expr = T, value: sp.Expr = sigma_v2) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+                         seq_len: sp.Expr = T, value: sp.Expr = sigma_v2,
+                         keys: sp.Expr | None = None) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """O(1) covariance of an attention output's pair Gram over its logits (finite T, d -> infinity).
 
     Row a's output has |m_a|^2/d = p + (q - p) Y2_a and m_a.m_b/d = p + (q - p) X_ab, so with
     v = sigma_v2 (q - p): Var N_a = v^2 (E Y2^2 - Y2^2), Cov(N_a, N_b) = v^2 (E Y2 Y2' - Y2^2),
-    Cov(P, N_a) = v^2 (E Y2 X - Y2 X): the exact finite-T one- and two-row moments at the input state.
+    Cov(P, N_a) = v^2 (E Y2 X - Y2 X): the exact finite-T one- and two-row moments at the input state,
+    with ``keys`` keys per row (default ``seq_len``; causal: both rows of the pair see n keys).
     """
-    m = {k: x.xreplace({n: seq_len}).xreplace(state_substitution(q_, p_, inverse_temperature, seq_len))
-         for k, x in _moments(n).items()}
+    m = overlap_moments(q_, p_, inverse_temperature=inverse_temperature, seq_len=seq_len, keys=keys)
     v2 = (value * (q_ - p_)) ** 2
     return (v2 * (m["Y2sq"] - m["Y2"] ** 2), v2 * (m["Y2Y2"] - m["Y2"] ** 2), v2 * (m["Y2X"] - m["Y2"] * m["X"]))
 
@@ -270,4 +281,4 @@ def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperatur
 __all__ = ["SKIP_TOKENS", "cosine_delta_method", "layernorm_width_cosine", "attention_branch_cov",
            "s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
            "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
-           "attention_width_moments", "attention_width_map", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]
+           "attention_width_moments", "attention_width_map", "overlap_moments", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]

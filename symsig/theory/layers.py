@@ -193,8 +193,11 @@ class Attention(Layer):
     ``width`` (default None: d -> infinity, the maps above unchanged) switches on the
     finite-width correction of :mod:`symsig.theory.finite_width` (docs/finite_width.md):
     Y2 -> Y2_d + Dq/d in q' and X -> X_d + Dp/d in p', with the recorded IPR Y2_d. It needs
-    the exact finite-T moments (``finite_t``) and is derived for all T keys without gain
-    control; ``tokens`` ("gaussian" or "normalized") is the token model of its 1/d smearing.
+    the exact finite-T moments (``finite_t``); ``tokens`` ("gaussian" or "normalized") is the
+    token model of its 1/d smearing. With ``n_states`` n every moment, Dq, Dp and the branch
+    covariance take n keys (s2 keeps log T; both rows of a pair see n keys, as at finite T). With
+    ``gain_control`` the centred formulas above hold with (Y2_eff, X_eff), and the branch covariance
+    is that of the centred Gram (:mod:`symsig.theory.finite_width_gc`, three-row terms dropped).
 
     Records the observable ``Y2`` (the IPR of this attention).
     """
@@ -226,17 +229,25 @@ class Attention(Layer):
 
     def _finite_width(self, state: State) -> State:
         """q', p' with the finite-width moments; records the smeared IPR Y2_d."""
-        if not self.finite_t or self.gain_control or self.n_states is not None:
-            raise ValueError("width needs finite_t=True, no gain control and all T keys (derived only there)")
-        from . import finite_width
+        if not self.finite_t:
+            raise ValueError("width needs finite_t=True (the correction is derived at exact finite T)")
+        from . import finite_width, finite_width_gc
 
-        y2_eff, x_eff, y2_d = finite_width.attention_width_moments(
-            state.q, state.p, inverse_temperature=self.inverse_temperature, seq_len=self.seq_len,
-            width=self.width, tokens=self.tokens)
+        kw = dict(inverse_temperature=self.inverse_temperature, seq_len=self.seq_len, keys=self.n_states)
+        y2_eff, x_eff, y2_d = finite_width.attention_width_moments(state.q, state.p, width=self.width,
+                                                                   tokens=self.tokens, **kw)
+        # gain control: the centred outputs' q', p' are linear in the pair moments (output()), so the
+        # first-order moments carry over exactly
         out = self.output(state, y2_eff, x_eff).record("Y2", y2_d)
         # the O(1) fluctuation of the output's pair Gram over the logits, for the LayerNorm after it
-        cov = finite_width.attention_branch_cov(state.q, state.p, inverse_temperature=self.inverse_temperature,
-                                                seq_len=self.seq_len, value=self.value)
+        if self.gain_control:
+            m = finite_width.overlap_moments(state.q, state.p, **kw)
+            cov = finite_width_gc.gain_control_branch_cov(
+                self.seq_len, self.value * (state.q - state.p), V1=m["Y2sq"] - m["Y2"] ** 2,
+                C2=m["Y2Y2"] - m["Y2"] ** 2, E2=m["Y2X"] - m["Y2"] * m["X"], W2=m["XX"] - m["X"] ** 2,
+                **finite_width_gc.THREE_ROW_APPROXIMATION)
+        else:
+            cov = finite_width.attention_branch_cov(state.q, state.p, value=self.value, **kw)
         for name, x in zip(BRANCH_COV, cov):
             out = out.record(name, x)
         return out
