@@ -70,6 +70,7 @@ from ..core.names import MODELS
 from ..core.results import OPTIONAL, Result
 from ..core.stats import mean_err
 from ..core.validate import InputError
+from ..numerics.compile import compile_np, eval_np
 from ..numerics.iterate import Map, iterate
 from ..theory.activations import kernel as named_kernel
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State, symbolic_state
@@ -94,21 +95,23 @@ def theory_block(model: str, extra_biases: bool = True, finite_width: bool = Fal
     Attention: exact finite-T REM moments; q_S = sigma_v2 [p + (q - p) Y2] + sigma_b2,
     p_S = sigma_v2 [p + (q - p) X] + sigma_b2, then W_O: q <- sigma_o2 q + b, p <- sigma_o2 p + b
     with b = sigma_b2 if ``extra_biases`` else 0.  GPT-2's attention sees n keys.
-    ``finite_width`` (BERT only): the attention and the LayerNorms at first order in 1/d (symbol d;
-    docs/finite_width.md); after the embedding LayerNorm every block reads normalised tokens.
+    ``finite_width``: the attention and the LayerNorms at first order in 1/d (symbol d;
+    docs/finite_width.md). BERT: after the embedding LayerNorm every block reads normalised tokens.
+    GPT-2: the pre-LN block's model (the attention reads LN(h), tokens="normalized", with n keys; the
+    LayerNorms model the stream as Gaussian tokens, skip="stream"; docs/finite_width.md §9).
     """
     validate.choice("model", model, MODELS)
     b_o = sigma_b2 if extra_biases else sp.Integer(0)
-    if finite_width and model != "bert":
-        raise InputError("width theory: the finite-width correction is not derived for causal attention (gpt2)")
     if model == "bert":
         width = dict(width=d, tokens="normalized") if finite_width else {}
         attn = Serial(Attention(finite_t=True, **width), Dense(sigma_o2, b_o))
         ffn = Serial(Dense(), Activation(named_kernel("gelu")), Dense())
         ln = LayerNorm(d, "normalized") if finite_width else LayerNorm()
         return Serial(Residual(alpha_sa, attn), ln, Residual(alpha_mlp, ffn), ln)
-    attn = Serial(LayerNorm(), Attention(finite_t=True, n_states=n), Dense(sigma_o2, b_o))
-    ffn = Serial(LayerNorm(), Dense(), Activation(named_kernel("gelu_tanh")), Dense())
+    width = dict(width=d, tokens="normalized") if finite_width else {}
+    ln = LayerNorm(d, "stream") if finite_width else LayerNorm()
+    attn = Serial(ln, Attention(finite_t=True, n_states=n, **width), Dense(sigma_o2, b_o))
+    ffn = Serial(ln, Dense(), Activation(named_kernel("gelu_tanh")), Dense())
     return Serial(Residual(alpha_sa, attn), Residual(alpha_mlp, ffn))
 
 
@@ -116,6 +119,13 @@ def theory_block(model: str, extra_biases: bool = True, finite_width: bool = Fal
 def _block_map(model: str, extra_biases: bool, finite_width: bool = False) -> Map:
     out: State = theory_block(model, extra_biases, finite_width)(symbolic_state())
     return Map((*ARGS, d) if finite_width else ARGS, (out.q, out.p, out.observable("Y2")))
+
+
+@cache
+def _final_layernorm() -> Any:
+    """GPT-2's ln_f at finite width, (q, p, d) -> p': :class:`LayerNorm` (d, "stream") of the blocks."""
+    out = LayerNorm(d, "stream")(State(q, p))
+    return compile_np((q, p, d), (out.p,))
 
 
 def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float, sigma_v2: float,
@@ -127,8 +137,8 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
 
     BERT starts at LN(x) = (1, rho0); GPT-2 at (q0, rho0 q0) and ends with ln_f
     (q <- 1, p <- p / q).  For GPT-2 the map is iterated per key count n in
-    ``positions`` (default: T) and q, p, rho, Y2 are averaged over them. ``width`` d (BERT): the
-    attention at first order in 1/d.
+    ``positions`` (default: T) and q, p, rho, Y2 are averaged over them. ``width`` d: the attention
+    and the LayerNorms at first order in 1/d (:func:`theory_block`).
     """
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
     params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns,
@@ -136,8 +146,9 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
     out = iterate(_block_map(model, extra_biases, width is not None), params, np.full_like(ns, 1.0 if model == "bert" else q0), rho0,
                   depth).arrays()
     qa, pa = out["q"], out["p"]
-    if model == "gpt2":  # ln_f after the last block
-        qa[-1], pa[-1] = 1.0, pa[-1] / qa[-1]
+    if model == "gpt2":  # ln_f after the last block (at finite width: the stream LayerNorm of the blocks)
+        pa[-1] = pa[-1] / qa[-1] if width is None else eval_np(_final_layernorm(), qa[-1], pa[-1], width)[0]
+        qa[-1] = 1.0
     return {"q": qa.mean(axis=1), "p": pa.mean(axis=1), "rho": (pa / qa).mean(axis=1), "Y2": out["Y2"].mean(axis=1)}
 
 
@@ -266,7 +277,7 @@ class CrossCheck(Result):
     ``max_abs_error`` = max over l >= 1 of |rho - theory_rho|, ``max_z`` the
     largest |rho - theory_rho| / rho_err.  ``window`` = [first, last] 0-based
     token positions measured; ``theory_positions`` = key counts n the theory
-    averages over (GPT-2). ``theory_width_*`` (opt-in, BERT, one head): the theory with the
+    averages over (GPT-2). ``theory_width_*`` (opt-in, one head): the theory with the
     attention at first order in 1/d at the model's width (absent from the JSON otherwise).
     """
 
@@ -362,7 +373,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     if width_theory and heads != 1:
         raise InputError("width theory: the finite-width correction is derived for one head (give heads = 1)")
     if width_theory:
-        _block_map(model, extra_biases, True)  # raises for gpt2, before any work
+        _block_map(model, extra_biases, True)  # composed (and checked) before any work
 
     n_win = seq_len if model == "bert" else max(2, seq_len // 4)
     window = slice(seq_len - n_win, seq_len)
@@ -377,7 +388,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                 extra_biases=extra_biases, positions=positions if model == "gpt2" else None)
     th_w = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
                   sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
-                  width=width) if width_theory else {}
+                  positions=positions if model == "gpt2" else None, width=width) if width_theory else {}
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / stats["rho"][1][1:]

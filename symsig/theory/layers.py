@@ -197,7 +197,7 @@ class Attention(Layer):
     token model of its 1/d smearing. With ``n_states`` n every moment, Dq, Dp and the branch
     covariance take n keys (s2 keeps log T; both rows of a pair see n keys, as at finite T). With
     ``gain_control`` the centred formulas above hold with (Y2_eff, X_eff), and the branch covariance
-    is that of the centred Gram (:mod:`symsig.theory.finite_width_gc`, three-row terms dropped).
+    is that of the centred Gram (:mod:`symsig.theory.finite_width_gc`, three-row terms closed).
 
     Records the observable ``Y2`` (the IPR of this attention).
     """
@@ -242,10 +242,11 @@ class Attention(Layer):
         # the O(1) fluctuation of the output's pair Gram over the logits, for the LayerNorm after it
         if self.gain_control:
             m = finite_width.overlap_moments(state.q, state.p, **kw)
+            two = {"V1": m["Y2sq"] - m["Y2"] ** 2, "C2": m["Y2Y2"] - m["Y2"] ** 2, "E2": m["Y2X"] - m["Y2"] * m["X"],
+                   "W2": m["XX"] - m["X"] ** 2}
             cov = finite_width_gc.gain_control_branch_cov(
-                self.seq_len, self.value * (state.q - state.p), V1=m["Y2sq"] - m["Y2"] ** 2,
-                C2=m["Y2Y2"] - m["Y2"] ** 2, E2=m["Y2X"] - m["Y2"] * m["X"], W2=m["XX"] - m["X"] ** 2,
-                **finite_width_gc.THREE_ROW_APPROXIMATION)
+                self.seq_len, self.value * (state.q - state.p), **two,
+                **finite_width_gc.three_row_closure(two["V1"], two["C2"], two["E2"]))
         else:
             cov = finite_width.attention_branch_cov(state.q, state.p, value=self.value, **kw)
         for name, x in zip(BRANCH_COV, cov):
