@@ -76,13 +76,17 @@ def _attention(finite_t: bool, gain_control: bool, causal: bool, width: sp.Expr 
                tokens: str = "gaussian") -> Attention:
     if causal and not finite_t:
         raise ValueError("causal attention needs the exact finite-T theory (give seq_len)")
+    if width is not None:
+        _width_derived(causal_gain_control=causal and gain_control)
     return Attention(finite_t=finite_t, gain_control=gain_control, n_states=n if causal else None,
                      width=width, tokens=tokens)
 
 
 def _width_derived(**unsupported: bool) -> None:
     """Raise the one-line ValueError for a finite-width block whose attention is not derived there."""
-    what = {"published": "the published pre-LN recipe (raw-(q, p) moments)",
+    what = {"causal_gain_control": "causal gain-controlled attention (the sequence mean mixes rows that see "
+                                  "different numbers of keys)",
+            "published": "the published pre-LN recipe (raw-(q, p) moments)",
             "llama": "multi-head and QK-normalised attention (llama blocks)"}
     for key, flag in unsupported.items():
         if flag:
