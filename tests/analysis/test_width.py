@@ -8,7 +8,7 @@ from symsig.analysis.critical import critical
 from symsig.analysis.diagram import diagram
 from symsig.analysis.gradient import gradient, grad_wq_scaled_np
 from symsig.analysis.prescribe import prescribe
-from symsig.analysis.propagate import causal_positions, propagate
+from symsig.analysis.propagate import causal_positions, late_tokens, propagate
 from symsig.core.architecture import Architecture
 from symsig.core.validate import InputError
 from symsig.numerics.compile import compile_np
@@ -87,13 +87,34 @@ def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> Non
         assert np.all(np.abs(r2 - 2) < 0.6 * np.abs(r1 - 2) + 1e-4), (k, r1, r2)  # the deviation is O(1/d)
 
 
-def test_width_and_dps_or_causal_raise() -> None:
+def test_width_and_dps_or_causal_gain_control_raise() -> None:
     with pytest.raises(InputError, match="double precision"):
         propagate(**SETTING, width=64, dps=20)
-    with pytest.raises(ValueError, match="causal"):
-        propagate(**SETTING, width=64, causal=True, position=3)
-    with pytest.raises(InputError, match="causal"):
-        causal_positions(positions=[3, 4], depth=2, seq_len=64, width=64)
+    with pytest.raises(ValueError, match="causal gain-controlled"):
+        propagate(**SETTING | {"block": "gc-post-ln"}, width=64, causal=True, position=3)
+    with pytest.raises(InputError, match="causal gain-controlled"):
+        causal_positions(positions=[3, 4], depth=2, seq_len=64, width=64, block="gc-pre-ln")
+
+
+@pytest.mark.parametrize("block", ["post-ln", "pre-ln"])
+def test_causal_width_at_the_last_position_is_the_encoder(block: str) -> None:
+    """A query at position T sees all T keys: the causal width map there is the encoder's, and
+    causal_positions / late_tokens agree with propagate position by position."""
+    enc = propagate(**SETTING | {"block": block}, width=64)
+    last = propagate(**SETTING | {"block": block}, width=64, causal=True, position=SETTING["seq_len"])
+    assert np.allclose(enc.rho, last.rho, rtol=1e-12, atol=0) and np.allclose(enc.Y2, last.Y2, rtol=1e-12, atol=0)
+    pos = [5, 30, SETTING["seq_len"]]
+    arch = {k: v for k, v in SETTING.items() if k not in ("depth", "rho0")} | {"block": block}
+    many = causal_positions(positions=pos, depth=SETTING["depth"], rho0=SETTING["rho0"], width=64, **arch)
+    for j, t in enumerate(pos):
+        one = propagate(**SETTING | {"block": block}, width=64, causal=True, position=t)
+        assert np.allclose(many["rho"][:, j], one.rho, rtol=1e-10, atol=0)
+    late = late_tokens(window=3, depth=SETTING["depth"], rho0=SETTING["rho0"], width=64, **arch)
+    ref = causal_positions(positions=late.positions, depth=SETTING["depth"], rho0=SETTING["rho0"], width=64, **arch)
+    assert np.allclose(late.rho, ref["rho"].mean(axis=1), rtol=1e-12, atol=0)
+    # the width correction moves the causal trajectory (it is not the finite-T one)
+    plain = causal_positions(positions=pos, depth=SETTING["depth"], rho0=SETTING["rho0"], **arch)
+    assert np.abs(plain["rho"][1:] - many["rho"][1:]).min() > 1e-6
 
 
 def test_critical_width_is_the_ipr_the_first_attention_records() -> None:

@@ -23,8 +23,8 @@ def test_default_output_keeps_its_keys_and_width_theory_adds_two() -> None:
 
 
 def test_unsupported_block_raises_before_the_monte_carlo() -> None:
-    with pytest.raises(InputError, match="gain-controlled"):
-        simulate(**SMALL, block="gc-post-ln", width_theory=True)
+    with pytest.raises(InputError, match="multi-head"):
+        simulate(**SMALL, block="llama", width_theory=True)
 
 
 def test_one_post_ln_block_where_the_correction_is_large() -> None:
@@ -49,6 +49,7 @@ def test_crosscheck_width_columns_are_opt_in() -> None:
     wide = crosscheck(**kw, width_theory=True).to_dict()
     assert {k for k in wide if k.startswith("theory_width")} == {"theory_width_rho", "theory_width_q", "theory_width_Y2"}
     assert wide["theory_rho"] == plain["theory_rho"] and wide["theory_width_rho"] != plain["theory_rho"]
-    for bad in (dict(model="gpt2"), dict(heads=2)):
-        with pytest.raises(InputError, match="width theory"):
-            crosscheck(**(kw | bad), width_theory=True)
+    with pytest.raises(InputError, match="width theory"):
+        crosscheck(**(kw | dict(heads=2)), width_theory=True)
+    gpt = crosscheck(**(kw | dict(model="gpt2")), width_theory=True).to_dict()
+    assert gpt["theory_width_rho"][0] == gpt["theory_rho"][0] and gpt["theory_width_rho"][1:] != gpt["theory_rho"][1:]

@@ -57,8 +57,7 @@ def test_width_maps_are_compiled_once_for_every_width() -> None:
     assert architecture_map(Architecture(seq_len=64, width=32)) is architecture_map(Architecture(seq_len=512, width=256))
 
 
-@pytest.mark.parametrize("block, what", [("gc-post-ln", "gain-controlled"), ("gc-pre-ln", "gain-controlled"),
-                                         ("llama", "multi-head"), ("llama-qk", "QK-normalised"),
+@pytest.mark.parametrize("block, what", [("llama", "multi-head"), ("llama-qk", "QK-normalised"),
                                          ("pre-ln-published", "published pre-LN")])
 def test_blocks_not_derived_at_finite_width_raise(block: str, what: str) -> None:
     with pytest.raises(ValueError, match=what) as info:
@@ -66,9 +65,10 @@ def test_blocks_not_derived_at_finite_width_raise(block: str, what: str) -> None
     assert "\n" not in str(info.value)
 
 
-def test_causal_and_user_blocks_raise() -> None:
-    with pytest.raises(ValueError, match="causal"):
-        block_map("post-ln", "relu", True, True, finite_width=True)
+def test_causal_gain_control_and_user_blocks_raise() -> None:
+    for block in ("gc-post-ln", "gc-pre-ln"):
+        with pytest.raises(ValueError, match="causal gain-controlled"):
+            block_map(block, "relu", True, True, finite_width=True)
     register("width-test-user", lambda kernel, **kw: MLP(kernel))
     with pytest.raises(InputError, match="user block"):
         block_map("width-test-user", "relu", True, finite_width=True)
