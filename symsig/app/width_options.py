@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-HELP = ("width d >= 2: attention at first order in 1/d (docs/finite_width.md; needs --seq-len, floats only; "
-        "omitted: d -> infinity)")
+HELP = ("width d >= 2: attention and LayerNorm at first order in 1/d, also causal and gain-controlled "
+        "(docs/finite_width.md; needs --seq-len, floats only; omitted: d -> infinity)")
 THEORY_HELP = ("add the finite-width theory at the network's width beside the finite-T one (theory_width_* "
-               "columns; post-LN and pre-LN blocks, docs/finite_width.md §7)")
+               "columns; post-LN, pre-LN and gain-controlled blocks, GPT-2 causal, one head; docs/finite_width.md §7)")
 
 
 def add(cmd: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ def test_width_reproduces_the_attention_layer_block_by_block(block: str, first_t
         assert np.isclose(traj.q[layer + 1], q_, rtol=1e-11) and np.isclose(traj.p[layer + 1], p_, rtol=1e-11)
 
 
-@pytest.mark.parametrize("block", ["post-ln", "pre-ln"])
+@pytest.mark.parametrize("block", ["post-ln", "pre-ln", "gc-post-ln", "gc-pre-ln"])
 @pytest.mark.parametrize("beta", [0.5, 3.0])
 def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> None:
     """f(d) = f_inf + a/d + b/d^2 + ...: (f(d) - f(2d)) / (f(2d) - f(4d)) = 2 (1 + 3b/(4 a d)) + O(d^-2).
@@ -71,14 +71,14 @@ def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> Non
     ref = propagate(**kw)
     val = {w: {k: np.asarray(getattr(propagate(**kw, width=w), k)) for k in ("rho", "Y2", "q")}
            for w in (1024, 2048, 4096, 8192)}
-    if block == "pre-ln":  # no O(1) term: the trajectory tends to the finite-T one
+    if block.endswith("pre-ln"):  # no O(1) term: the trajectory tends to the finite-T one
         assert np.abs(val[8192]["rho"] - ref.rho).max() < 2 * np.abs(val[4096]["rho"] - ref.rho).max() / 3
     for k in ("rho", "Y2", "q"):
         step = {w: val[w][k] - val[2 * w][k] for w in (1024, 2048, 4096)}
         # compare where the 1/d coefficient is not near one of its zeros (post-LN, beta = 3: the attention's
         # and the LayerNorm's corrections of rho cancel near layer 4)
         live = np.abs(step[1024]) > max(1e-6, 0.1 * np.abs(step[1024]).max())
-        if k != "q" or block == "pre-ln":  # post-LN ends in a LayerNorm: q = 1 at every width
+        if k != "q" or block.endswith("pre-ln"):  # post-LN ends in a LayerNorm: q = 1 at every width
             assert live[1:].sum() >= len(live) - 2
         r1 = step[1024][live] / step[2048][live]
         r2 = step[2048][live] / step[4096][live]
