@@ -197,7 +197,8 @@ class Attention(Layer):
     token model of its 1/d smearing. With ``n_states`` n every moment, Dq, Dp and the branch
     covariance take n keys (s2 keeps log T; both rows of a pair see n keys, as at finite T). With
     ``gain_control`` the centred formulas above hold with (Y2_eff, X_eff), and the branch covariance
-    is that of the centred Gram (:mod:`symsig.theory.finite_width_gc`, three-row terms closed).
+    is that of the centred Gram (:mod:`symsig.theory.finite_width_gc`, three-row terms closed); not
+    both (causal gain control raises, docs/finite_width.md §9.1).
 
     Records the observable ``Y2`` (the IPR of this attention).
     """
@@ -231,6 +232,9 @@ class Attention(Layer):
         """q', p' with the finite-width moments; records the smeared IPR Y2_d."""
         if not self.finite_t:
             raise ValueError("width needs finite_t=True (the correction is derived at exact finite T)")
+        if self.gain_control and self.n_states is not None:  # docs/finite_width.md §9.1
+            raise ValueError("width: causal gain-controlled attention is not derived (the sequence mean mixes rows "
+                             "that see different numbers of keys)")
         from . import finite_width, finite_width_gc
 
         kw = dict(inverse_temperature=self.inverse_temperature, seq_len=self.seq_len, keys=self.n_states)

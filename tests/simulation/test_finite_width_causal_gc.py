@@ -35,8 +35,9 @@ ARGS = (q, p, beta, sigma_v2, sigma_b2, T, d, n)
 
 @lru_cache(maxsize=None)
 def layer_maps(gain_control: bool):
-    """(d -> infinity, finite width) compiled (q_S, p_S, Y2) of one attention layer with n keys."""
-    kw = dict(finite_t=True, n_states=n, gain_control=gain_control)
+    """(d -> infinity, finite width) compiled (q_S, p_S, Y2) of one attention layer: causal with n keys, or
+    gain-controlled with all T (n is then an unused argument)."""
+    kw = dict(finite_t=True, n_states=None if gain_control else n, gain_control=gain_control)
     inf, wid = Attention(**kw)(symbolic_state()), Attention(**kw, width=d)(symbolic_state())
     return tuple(compile_np(ARGS, (s.q, s.p, s.observable("Y2"))) for s in (inf, wid))
 

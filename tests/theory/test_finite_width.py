@@ -10,7 +10,7 @@ from symsig.numerics.compile import compile_np, eval_np
 from symsig.numerics.finite_t import overlap_np, y2_squared_np, y_moment_np
 from symsig.theory import finite_width as fw
 from symsig.theory.layers import Attention, symbolic_state
-from symsig.theory.symbols import T, beta, d, p, q, sigma_b2, sigma_v2
+from symsig.theory.symbols import T, beta, d, n, p, q, sigma_b2, sigma_v2
 
 ARGS = (q, p, beta, sigma_v2, sigma_b2, T, d)
 
@@ -24,8 +24,8 @@ def test_width_none_keeps_the_d_infinity_map() -> None:
 def test_width_needs_the_exact_finite_t_moments() -> None:
     with pytest.raises(ValueError):
         Attention(width=d)(symbolic_state())
-    with pytest.raises(ValueError):
-        Attention(finite_t=True, gain_control=True, width=d)(symbolic_state())
+    with pytest.raises(ValueError, match="causal gain-controlled"):
+        Attention(finite_t=True, gain_control=True, n_states=n, width=d)(symbolic_state())
     with pytest.raises(ValueError):
         fw.logit_cov_fluctuation("uniform")
 
