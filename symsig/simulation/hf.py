@@ -52,6 +52,10 @@ Theory (:func:`theory_block`), composed from the library's layer maps, exact fin
   the window's queries.  Approximations: the keys of position n are assumed to
   have the geometry of position n, and two queries of the window see the same
   n keys (the X term).
+
+``width_theory`` (one head): the same compositions with the attention and the LayerNorms at first order
+in 1/d (docs/finite_width.md §7-9): BERT's read normalised tokens; GPT-2 uses the pre-LN model (the
+attention reads LN(h) with n keys, the LayerNorms and ``ln_f`` model the stream as Gaussian tokens).
 """
 from __future__ import annotations
 

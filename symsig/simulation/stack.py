@@ -353,7 +353,8 @@ def simulate(
     ``architecture`` takes the keys of :class:`symsig.Architecture` except
     ``seq_len`` and ``width`` (given here); missing ones default to the Figure-1 setting.
     With ``seeds`` = 1 the standard errors are n/a (NaN; null in JSON). ``width_theory``: also
-    the finite-width theory at d = ``width`` (post-LN, pre-LN; others raise before any work).
+    the finite-width theory at d = ``width`` (post-LN, pre-LN and their gain-controlled variants;
+    others raise before any work).
     """
     from ..analysis.propagate import propagate
     from ..core.architecture import Architecture
