@@ -94,6 +94,8 @@ def test_width_and_dps_or_causal_gain_control_raise() -> None:
         propagate(**SETTING | {"block": "gc-post-ln"}, width=64, causal=True, position=3)
     with pytest.raises(InputError, match="causal gain-controlled"):
         causal_positions(positions=[3, 4], depth=2, seq_len=64, width=64, block="gc-pre-ln")
+    with pytest.raises(InputError, match="positions x depth"):  # ~30 ms per position and layer
+        causal_positions(positions=range(1, 402), depth=50, seq_len=512, width=64)
 
 
 @pytest.mark.parametrize("block", ["post-ln", "pre-ln"])
