@@ -53,7 +53,7 @@ def to_latex(expr: sp.Expr) -> str:
     beta_c = sqrt(2)/(sqrt(q) sqrt(q - p)) is printed as one root; products use
     \cdot so that no product can be read back as a function application.
     """
-    names = LATEX_NAMES | _TOKENS | {_BETA_C: _BETA_C_TEX}
+    names = symbol_names() | {_BETA_C: _BETA_C_TEX}
     return sp.latex(
         expr.subs(rem.beta_c(), _BETA_C), symbol_names=names, inv_trig_style="full", order="none", mul_symbol="dot"
     )
@@ -152,6 +152,11 @@ _SECTION_NOTES = {
         "$(N_a,N_b,P)$ of centred Gram entries around $(Q,Q,R)$; $v_b,c_b,e_b$ are the $O(1)$ covariances "
         "of an attention output's Gram over its logits."),
 }
+
+
+def symbol_names() -> dict[sp.Symbol, str]:
+    """The LaTeX spelling of every symbol the document prints (the paper's, then the moments')."""
+    return LATEX_NAMES | _TOKENS
 
 
 def _with_moment_symbols(expr: sp.Expr) -> sp.Expr:
