@@ -17,10 +17,11 @@ from pathlib import Path
 import sympy as sp
 
 from ..core import validate
-from ..theory import activations, rem
+from ..theory import activations, gradient, rem, special
+from ..theory import finite_width as fw
 from ..theory.conditions import DEPTH, EPS
 from ..theory.layers import Attention, LayerNorm, Residual, State, symbolic_state
-from ..theory.symbols import LATEX_NAMES, alpha_mlp, alpha_sa, beta, c, m, p, q, sigma_b2, sigma_v2, sigma_w2, v
+from ..theory.symbols import LATEX_NAMES, T, alpha_mlp, alpha_sa, beta, c, d, m, p, q, sigma_b2, sigma_v2, sigma_w2, v
 
 _rho = sp.Symbol("rho", real=True)
 _y2, _x = sp.Symbol("Y_2", nonnegative=True), sp.Symbol("X", real=True)
@@ -52,7 +53,7 @@ def to_latex(expr: sp.Expr) -> str:
     beta_c = sqrt(2)/(sqrt(q) sqrt(q - p)) is printed as one root; products use
     \cdot so that no product can be read back as a function application.
     """
-    names = LATEX_NAMES | {_BETA_C: _BETA_C_TEX}
+    names = symbol_names() | {_BETA_C: _BETA_C_TEX}
     return sp.latex(
         expr.subs(rem.beta_c(), _BETA_C), symbol_names=names, inv_trig_style="full", order="none", mul_symbol="dot"
     )
@@ -108,21 +109,115 @@ def formulas() -> tuple[Formula, ...]:
     for label, lhs, expr, meaning in closed_forms("relu"):
         if label != "beta-c0":  # beta_c is the REM formula above
             add("Boundaries", f"boundary-{label}", lhs, expr, f"{meaning}; analysis.boundary.closed_forms")
-    out.extend(_extra_formulas())
+    out += _gradient_formulas() + _condition_formulas() + _finite_width_formulas()
     return tuple(out)
 
 
-def _extra_formulas() -> list[Formula]:
-    """Formulas contributed by optional modules (critical conditions, gradients)."""
-    extra: list[Formula] = []
-    for module_name in ("conditions", "gradients"):
-        try:
-            module = __import__(f"symsig.{module_name}", fromlist=["latex_formulas"])
-        except ImportError:
-            continue
-        for section, label, lhs, expr, source in getattr(module, "latex_formulas", lambda: [])():
-            extra.append(Formula(section, label, lhs, expr, source))
-    return extra
+# ----------------------------------------------------------------- moments as symbols
+# The finite-T and finite-width formulas are built from declared functions of the logit variance
+# (symsig.theory.special); the document shows each moment as one symbol, spelled as below.
+_MOMENTS: dict[type, tuple[sp.Symbol, str]] = {
+    special.rem_y2: (gradient.Y2, ""),
+    special.rem_y3: (gradient.Y3, ""),
+    special.rem_y2sq: (gradient.Y2SQ, r"\mathbb{E}[Y_2^2]"),
+    special.rem_x: (_x, ""),
+    special.rem_a2a: (sp.Symbol("EA2A"), r"\mathbb{E}[\sum_s A_s^2 A'_s]"),
+    special.rem_xx: (sp.Symbol("EXX"), r"\mathbb{E}[X^2]"),
+    special.rem_y2x: (sp.Symbol("EY2X"), r"\mathbb{E}[Y_2 X]"),
+    special.rem_y2y2: (sp.Symbol("EY2Y2"), r"\mathbb{E}[Y_2 Y_2']"),
+    special.rem_g: (sp.Symbol("G"), ""),
+    special.rem_y2_smeared: (sp.Symbol("Y2d"), r"\langle Y_2\rangle_d"),
+    special.rem_y3_smeared: (sp.Symbol("Y3d"), r"\langle Y_3\rangle_d"),
+    special.rem_y2sq_smeared: (sp.Symbol("Y2SQd"), r"\langle Y_2^2\rangle_d"),
+    special.rem_x_smeared: (sp.Symbol("Xd"), r"\langle X\rangle_d"),
+}
+# symbols whose spelling SymPy's LaTeX parser cannot read (parse_back swaps them for placeholders)
+_TOKENS: dict[sp.Symbol, str] = {s: tex for s, tex in _MOMENTS.values() if tex} | {
+    fw.s2: "s^2", fw.cov_v: r"\mathrm{Var}\,N_a", fw.cov_c: r"\mathrm{Cov}(N_a,N_b)",
+    fw.cov_e: r"\mathrm{Cov}(P,N_a)", fw.shift_n: r"\delta N", fw.shift_p: r"\delta P",
+}
+#: A LayerNorm reading a normalised skip alpha^2 (1, rho_x) plus a branch (k_q, k_p) (docs/finite_width.md §8.1).
+_SKIP_BRANCH = sp.symbols("alpha2 rho_x k_q k_p", positive=True)
+_TOKENS |= dict(zip(_SKIP_BRANCH, (r"\alpha^2", r"\rho_x", "k_q", "k_p")))
+
+
+#: Text printed under a section heading: what its symbols mean.
+_SECTION_NOTES = {
+    "Finite width": (
+        "First order in $1/d$ at exact finite $T$ (symsig docs/finite_width.md). $s^2=\\beta^2\\log T\\,q(q-p)$ is the "
+        "logit variance and $r=p/q$ the logit correlation of two rows. $Y_2$, $Y_3$, $X$ and the "
+        "$\\mathbb{E}[\\cdot]$ are the exact finite-$T$ moments of one row, or of two rows ($A'$, $Y_2'$), at "
+        "$(s^2,r)$; $\\langle\\cdot\\rangle_d$ averages a moment over the $O(d^{-1/2})$ fluctuation of the "
+        "logit covariance, and $G=\\mathbb{E}\\sum_s A_s^2(\\varepsilon_s-S)^2$. The LayerNorm formulas: a pair "
+        "$(N_a,N_b,P)$ of centred Gram entries around $(Q,Q,R)$; $v_b,c_b,e_b$ are the $O(1)$ covariances "
+        "of an attention output's Gram over its logits."),
+}
+
+
+def symbol_names() -> dict[sp.Symbol, str]:
+    """The LaTeX spelling of every symbol the document prints (the paper's, then the moments')."""
+    return LATEX_NAMES | _TOKENS
+
+
+def _with_moment_symbols(expr: sp.Expr) -> sp.Expr:
+    """Every moment function in ``expr`` replaced by its symbol (one argument tuple per function), and
+    the integer T by the document's T (the parser's)."""
+    moments = {f: _MOMENTS[type(f)][0] for f in expr.atoms(sp.Function) if type(f) in _MOMENTS}
+    return expr.xreplace(moments).xreplace({T: _t})
+
+
+def _gradient_formulas() -> list[Formula]:
+    """Result 2, corrected (docs/theory.md §9): moments form, Poisson-Dirichlet form, beta -> infinity."""
+    lhs = r"\frac{T}{d^2\sqrt{\log T}}\mathbb{E}\|\partial L/\partial W_Q\|_F^2"
+    return [
+        Formula("Gradient", "grad-wq", lhs, gradient.grad_wq_moments_expr(), "docs/theory.md §9; gradient.grad_wq_moments_expr"),
+        Formula("Gradient", "grad-wq-pd", lhs + r"\big|_{T\to\infty}", gradient.grad_wq_pd_expr(), "gradient.grad_wq_pd_expr"),
+        Formula("Gradient", "grad-wq-large-beta", lhs + r"\big|_{\beta\to\infty}", gradient.large_beta_limit_expr(),
+                "gradient.large_beta_limit_expr"),
+    ]
+
+
+def _condition_formulas() -> list[Formula]:
+    """Rank-collapse slope and depth scale of the post-LN ReLU block (docs/theory.md §8)."""
+    from ..theory import conditions
+
+    return [
+        Formula("Critical conditions", "chi-post-ln", r"\chi_{\mathrm{post\text{-}LN}}", conditions.chi_expr(),
+                "slope of the cosine map at rho -> 1; theory.conditions.chi_expr"),
+        Formula("Critical conditions", "xi-post-ln", r"\xi_{\mathrm{post\text{-}LN}}", conditions.depth_scale_expr(),
+                "depth scale -1/log chi; theory.conditions.depth_scale_expr"),
+    ]
+
+
+def _finite_width_formulas() -> list[Formula]:
+    """One attention layer and a LayerNorm at first order in 1/d (docs/finite_width.md)."""
+    sec, src = "Finite width", "docs/finite_width.md"
+    out = [
+        Formula(sec, "fw-dq", "D_q", _with_moment_symbols(fw.delta_q_expr()), f"{src} §1-2; finite_width.delta_q_expr"),
+        Formula(sec, "fw-dp", "D_p", _with_moment_symbols(fw.delta_p_expr()), f"{src} §1-2; finite_width.delta_p_expr"),
+    ]
+    q_d, p_d, _ = fw.attention_width_map()
+    out += [Formula(sec, "fw-attn-q", "q_S^{(d)}", _with_moment_symbols(q_d), f"{src} §1; finite_width.attention_width_map"),
+            Formula(sec, "fw-attn-p", "p_S^{(d)}", _with_moment_symbols(p_d), f"{src} §1; finite_width.attention_width_map")]
+    names = (r"d\,\mathrm{Var}\,C_{11}/s^4", r"d\,\mathrm{Var}\,\bar s^2/s^4", r"d\,\mathrm{Var}\,r_w",
+             r"d\,\mathrm{Cov}(\bar s^2,r_w)/s^2")
+    for tokens in fw.TOKENS:
+        for i, (lhs, expr) in enumerate(zip(names, fw.smearing_covariance(tokens))):
+            out.append(Formula(sec, f"fw-smear-{tokens}-{i}", lhs + rf"\ (\text{{{tokens}}})", expr,
+                               f"{src} §3; finite_width.smearing_covariance('{tokens}')"))
+    out.append(Formula(sec, "fw-grad-wq", r"\frac{T}{d^2\sqrt{\log T}}\mathbb{E}\|\partial L/\partial W_Q\|_F^2",
+                       _with_moment_symbols(fw.grad_wq_width_expr()), f"{src} §4; finite_width.grad_wq_width_expr"))
+    out.append(Formula(sec, "fw-ln-cos", r"\mathbb{E}\cos", fw.cosine_delta_method(),
+                       f"{src} §8.1; finite_width.cosine_delta_method"))
+    # a normalised skip alpha^2 (1, rho_x) plus a branch (k_q, k_p): the shift of the cosine times d
+    a2, rx, kq, kp = _SKIP_BRANCH
+    cos = fw.layernorm_width_cosine(a2 + kq, a2 * rx + kp, a2, a2 * rx, d, "normalized")
+    out.append(Formula(sec, "fw-ln-normalized", r"d\,\delta\rho", sp.factor(sp.simplify(d * (cos - (a2 * rx + kp) / (a2 + kq)))),
+                       f"{src} §8.1; finite_width.layernorm_width_cosine(..., 'normalized')"))
+    for label, lhs, expr in zip(("v", "c", "e"), (r"v_b", r"c_b", r"e_b"), fw.attention_branch_cov()):
+        out.append(Formula(sec, f"fw-branch-{label}", lhs, _with_moment_symbols(expr),
+                           f"{src} §8.1; finite_width.attention_branch_cov"))
+    return out
 
 
 def latex(*, out: str | Path | None = None) -> str:
@@ -157,6 +252,8 @@ def document() -> str:
         if f.section != section:
             section = f.section
             lines.append(f"\\section*{{{section}}}")
+            if section in _SECTION_NOTES:
+                lines.append(_SECTION_NOTES[section])
         lines.append(f"% {f.label}: {f.source}")
         body = f.tex()
         env = "multline*" if len(body) > 400 else "equation*"
@@ -171,6 +268,7 @@ _PARSED_NAMES = {
     "epsilon": EPS, "L": DEPTH,
     "q": q, "p": p, "beta": beta, "m": m, "v": v, "c": c, "rho": _rho, "alpha": _alpha, "T": _t, "X": _x,
     "Y_{2}": _y2, "Y_2": _y2, "q_{b}": sp.Symbol("q_b"), "p_{b}": sp.Symbol("p_b"), "pi": sp.pi,
+    "Y_{3}": gradient.Y3, "G": _MOMENTS[special.rem_g][0], "r": fw.r, "d": d, "Q": fw.cos_q, "R": fw.cos_r,
 }
 _SQUARED = {"sigma_{w}": sigma_w2, "sigma_{v}": sigma_v2, "sigma_{b}": sigma_b2}
 
@@ -179,11 +277,18 @@ def parse_back(tex: str) -> sp.Expr:
     """Parse a formula's right-hand side with SymPy's LaTeX parser into library symbols."""
     from sympy.parsing.latex import parse_latex
 
+    placeholders = {}
+    for i, (sym, spelling) in enumerate(sorted(_TOKENS.items(), key=lambda kv: -len(kv[1]))):
+        if spelling in tex:
+            tex = tex.replace(spelling, f"Z_{{{900 + i}}}")
+            placeholders[f"Z_{{{900 + i}}}"] = sym
     expr = parse_latex(tex)
     subs: dict[sp.Basic, sp.Basic] = {}
     for s in expr.free_symbols:
         name = s.name
-        if name in _PARSED_NAMES:
+        if name in placeholders:
+            subs[s] = placeholders[name]
+        elif name in _PARSED_NAMES:
             subs[s] = _PARSED_NAMES[name]
         elif name.startswith("alpha_"):
             subs[s] = alpha_sa if set(name[7:-1].replace("*", "")) == set("SA") else alpha_mlp

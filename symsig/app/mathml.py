@@ -5,7 +5,7 @@ SymPy's presentation printer with the paper's conventions, as in :mod:`symsig.ap
 * ``Piecewise`` as a brace with cases (SymPy prints ``piecewise((e, c), ...)`` as text):
   ``<mrow><mo>{</mo><mtable>`` one row per piece, ``value  if condition`` / ``otherwise``;
 * the paper's symbols (sigma_w^2, alpha_SA, ...) from their LaTeX spellings
-  (:data:`symsig.theory.symbols.LATEX_NAMES`, read by :func:`tex_element`);
+  and of the moments (:func:`symsig.app.latex.symbol_names`, read by :func:`tex_element`);
 * beta_c = sqrt(2/(q(q - p))) as one root, derived from :func:`symsig.theory.rem.beta_c`;
 * sums in the order SymPy stores them (``order="none"``, as the LaTeX printer);
 * declared functions without closed form (:mod:`symsig.theory.special`) under their names.
@@ -28,7 +28,6 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pretty.pretty_symbology import greek_unicode
 
 from ..theory import rem
-from ..theory.symbols import LATEX_NAMES
 
 #: Left-aligned table cells (``columnalign`` for MathML 3 renderers, CSS for MathML Core ones).
 LEFT = {"columnalign": "left", "style": "text-align:left"}
@@ -69,8 +68,9 @@ class PaperMathML(MathMLPresentationPrinter):
     def _print_Symbol(self, sym: sp.Symbol, style: str = "plain") -> Any:
         if sym == ONE_ROOT_BETA_C:
             return self._element("msqrt", self._print(beta_c_squared()))
-        if sym in LATEX_NAMES:
-            return tex_element(self.dom, LATEX_NAMES[sym])
+        names = _symbol_names()
+        if sym in names:
+            return tex_element(self.dom, names[sym])
         return super()._print_Symbol(sym, style)
 
     def _print_Function(self, expr: Any) -> Any:
@@ -90,7 +90,8 @@ class PaperMathML(MathMLPresentationPrinter):
 
     def parenthesize(self, item: Any, level: int, strict: bool = False) -> Any:
         # sigma_w^2 raised to a power is (sigma_w^2)^k, as in the LaTeX
-        if level == PRECEDENCE["Pow"] and item in LATEX_NAMES and "^" in LATEX_NAMES[item]:
+        names = _symbol_names()
+        if level == PRECEDENCE["Pow"] and item in names and "^" in names[item]:
             return self._element("mrow", self._l_paren(), self._print(item), self._r_paren())
         return super().parenthesize(item, level, strict)
 
@@ -105,6 +106,14 @@ class PaperMathML(MathMLPresentationPrinter):
 
 
 @cache
+@cache
+def _symbol_names() -> dict[sp.Symbol, str]:
+    """The LaTeX spellings of symsig.app.latex (imported late: that module builds every formula)."""
+    from .latex import symbol_names
+
+    return symbol_names()
+
+
 def beta_c_squared() -> sp.Expr:
     """2/(q (q - p)): the square of :func:`symsig.theory.rem.beta_c` (one definition)."""
     return rem.beta_c() ** 2
@@ -160,8 +169,14 @@ def equation(lhs_tex: str, expr: sp.Expr, tex: str, *, display: bool = True) -> 
 #: Double-struck capitals (the Letterlike block holds C, H, N, P, Q, R, Z; the rest are U+1D538 + k).
 DOUBLE_STRUCK = {ch: {"C": "\u2102", "H": "\u210d", "N": "\u2115", "P": "\u2119", "Q": "\u211a", "R": "\u211d",
                       "Z": "\u2124"}.get(ch, chr(0x1D538 + k)) for k, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
-_NAMED = {"max": "max", "min": "min", "log": "log", "exp": "exp"}
+_NAMED = {"max": "max", "min": "min", "log": "log", "exp": "exp", "cos": "cos", "sin": "sin"}
 _TEXT = ("mathrm", "text", "operatorname")
+#: Spacing and sizing commands: read and dropped (MathML spaces its operators itself).
+_SKIP = {"\\,", "\\;", "\\!", "\\ ", "\\big", "\\Big", "\\textstyle"}
+#: Commands that are one operator or one identifier.
+_OPERATORS = {"\\|": "\u2016", "\\langle": "\u27e8", "\\rangle": "\u27e9", "\\to": "\u2192", "\\sum": "\u2211",
+              "\\cdot": "\u22c5"}
+_IDENTIFIERS = {"\\partial": "\u2202", "\\infty": "\u221e"}
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}_^']|\s+|.")
 
 
@@ -169,8 +184,10 @@ def tex_element(dom: Any, tex: str) -> Any:
     r"""A MathML element of a short LaTeX formula: the left-hand sides and symbol names of the library.
 
     Reads letters (italic ``mi``), digits (``mn``), punctuation (``mo``), Greek letters,
-    ``\mathrm{}``/``\text{}`` (upright), ``\mathbb{}``, ``\max``, groups ``{}``, sub- and
-    superscripts in either order, and primes. Anything else is a ValueError.
+    ``\mathrm{}``/``\text{}`` (upright), ``\mathbb{}``, ``\max``, ``\frac{}{}``, ``\sqrt{}``,
+    ``\bar{}``, ``\langle``, ``\rangle``, ``\|``, ``\partial``, ``\sum``, ``\to``, ``\infty``, groups
+    ``{}``, sub- and superscripts in either order, and primes; spacing and sizing commands are
+    dropped. Anything else is a ValueError.
     """
     tokens = [t for t in _TOKEN.findall(tex) if not t.isspace()]
     pos = 0
@@ -217,6 +234,16 @@ def tex_element(dom: Any, tex: str) -> Any:
             items = sequence("}")
             pos += 1
             return items[0] if len(items) == 1 else make("mrow", *items)
+        if tok in _OPERATORS:
+            return make("mo", text=_OPERATORS[tok], stretchy="false")
+        if tok in _IDENTIFIERS:
+            return make("mi", text=_IDENTIFIERS[tok], mathvariant="normal")
+        if tok == "\\frac":
+            return make("mfrac", atom(), atom())
+        if tok == "\\sqrt":
+            return make("msqrt", atom())
+        if tok == "\\bar":
+            return make("mover", atom(), make("mo", text="\u00af"), accent="true")
         if tok.startswith("\\") and len(tok) > 2:
             name = tok[1:]
             if name in greek_unicode:
@@ -261,8 +288,12 @@ def tex_element(dom: Any, tex: str) -> Any:
         return base
 
     def sequence(stop: str | None) -> list[Any]:
+        nonlocal pos
         items = []
         while pos < len(tokens) and tokens[pos] != stop:
+            if tokens[pos] in _SKIP:
+                pos += 1
+                continue
             items.append(scripted())
         if stop is not None and pos >= len(tokens):
             raise ValueError(f"unbalanced braces in {tex!r}")

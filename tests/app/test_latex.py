@@ -61,3 +61,27 @@ def test_document_compiles(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "formulas.pdf").stat().st_size > 1000
+
+
+def test_sections_cover_gradient_conditions_and_finite_width() -> None:
+    sections = {f.section for f in L.formulas()}
+    assert {"Gradient", "Critical conditions", "Finite width"} <= sections
+    tex = {f.label: f.tex() for f in L.formulas()}
+    assert r"\langle Y_2\rangle_d" in tex["fw-attn-q"] and r"\mathbb{E}[Y_2^2]" in tex["fw-dq"]
+
+
+def test_layernorm_width_shift_is_the_documented_closed_form() -> None:
+    # docs/finite_width.md §8.1, typed independently of the library's derivation
+    a2, rx, kq, kp = L._SKIP_BRANCH
+    d_rho = (kp**3 - kp * kq**2 + a2 * (3 * kp**2 * rx - 4 * kp * kq + kq**2 * rx)
+             + a2**2 * (2 * kp * rx**2 - 6 * kp + 4 * kq * rx)) / (2 * (a2 + kq) ** 3)
+    got = next(f.expr for f in L.formulas() if f.label == "fw-ln-normalized")
+    assert sp.simplify(got - d_rho) == 0
+    assert sp.simplify(got.subs({kq: 0, kp: 0})) == 0  # no branch: the skip's cosine is kept exactly
+
+
+def test_dq_reads_back_as_the_library_expression() -> None:
+    from symsig.theory import finite_width as fw
+
+    f = next(f for f in L.formulas() if f.label == "fw-dq")
+    assert sp.simplify(L.parse_back(L.to_latex(f.expr)) - L._with_moment_symbols(fw.delta_q_expr())) == 0
