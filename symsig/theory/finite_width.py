@@ -263,6 +263,17 @@ def overlap_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp
         state_substitution(q_, p_, inverse_temperature, seq_len)) for k, x in _moments(n).items()}
 
 
+def overlap_covariances(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
+                        seq_len: sp.Expr = T, keys: sp.Expr | None = None) -> dict[str, sp.Expr]:
+    """The one- and two-row covariances of the overlap array X_ab (X_aa = Y2_a) over the logits:
+    V1 = Var Y2_a = E Y2^2 - Y2^2, C2 = Cov(Y2_a, Y2_b) = E Y2 Y2' - Y2^2, E2 = Cov(Y2_a, X_ab) =
+    E Y2 X - Y2 X, W2 = Var X_ab = E X^2 - X^2 (:func:`overlap_moments`; names of
+    :data:`symsig.theory.finite_width_gc.PATTERNS`)."""
+    m = overlap_moments(q_, p_, inverse_temperature=inverse_temperature, seq_len=seq_len, keys=keys)
+    return {"V1": m["Y2sq"] - m["Y2"] ** 2, "C2": m["Y2Y2"] - m["Y2"] ** 2, "E2": m["Y2X"] - m["Y2"] * m["X"],
+            "W2": m["XX"] - m["X"] ** 2}
+
+
 def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperature: sp.Expr = beta,
                          seq_len: sp.Expr = T, value: sp.Expr = sigma_v2,
                          keys: sp.Expr | None = None) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -273,12 +284,12 @@ def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperatur
     Cov(P, N_a) = v^2 (E Y2 X - Y2 X): the exact finite-T one- and two-row moments at the input state,
     with ``keys`` keys per row (default ``seq_len``; causal: both rows of the pair see n keys).
     """
-    m = overlap_moments(q_, p_, inverse_temperature=inverse_temperature, seq_len=seq_len, keys=keys)
+    c = overlap_covariances(q_, p_, inverse_temperature=inverse_temperature, seq_len=seq_len, keys=keys)
     v2 = (value * (q_ - p_)) ** 2
-    return (v2 * (m["Y2sq"] - m["Y2"] ** 2), v2 * (m["Y2Y2"] - m["Y2"] ** 2), v2 * (m["Y2X"] - m["Y2"] * m["X"]))
+    return v2 * c["V1"], v2 * c["C2"], v2 * c["E2"]
 
 
 __all__ = ["SKIP_TOKENS", "cosine_delta_method", "layernorm_width_cosine", "attention_branch_cov",
            "s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
            "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
-           "attention_width_moments", "attention_width_map", "overlap_moments", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]
+           "attention_width_moments", "attention_width_map", "overlap_moments", "overlap_covariances", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]

@@ -245,9 +245,7 @@ class Attention(Layer):
         out = self.output(state, y2_eff, x_eff).record("Y2", y2_d)
         # the O(1) fluctuation of the output's pair Gram over the logits, for the LayerNorm after it
         if self.gain_control:
-            m = finite_width.overlap_moments(state.q, state.p, **kw)
-            two = {"V1": m["Y2sq"] - m["Y2"] ** 2, "C2": m["Y2Y2"] - m["Y2"] ** 2, "E2": m["Y2X"] - m["Y2"] * m["X"],
-                   "W2": m["XX"] - m["X"] ** 2}
+            two = finite_width.overlap_covariances(state.q, state.p, **kw)
             cov = finite_width_gc.gain_control_branch_cov(
                 self.seq_len, self.value * (state.q - state.p), **two,
                 **finite_width_gc.three_row_closure(two["V1"], two["C2"], two["E2"]))

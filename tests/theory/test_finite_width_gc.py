@@ -65,9 +65,7 @@ def test_counting_table_reproduces_the_centred_gram() -> None:
 
 @pytest.fixture(scope="module")
 def library_two_row():
-    m = finite_width.overlap_moments(inverse_temperature=beta)
-    two = {"V1": m["Y2sq"] - m["Y2"] ** 2, "C2": m["Y2Y2"] - m["Y2"] ** 2, "E2": m["Y2X"] - m["Y2"] * m["X"],
-           "W2": m["XX"] - m["X"] ** 2}
+    two = finite_width.overlap_covariances(inverse_temperature=beta)
     closed = finite_width_gc.gain_control_branch_cov(T, 1, **two, **finite_width_gc.three_row_closure(
         two["V1"], two["C2"], two["E2"]))
     dropped = finite_width_gc.gain_control_branch_cov(T, 1, **two)
