@@ -122,10 +122,24 @@ def delta_p_expr(keys: sp.Expr = n) -> sp.Expr:
     return s2 * (r * (1 - 2 * m["Y2"] + m["Y2Y2"] + m["X"] + m["XX"] - 2 * m["A2A"]) - 4 * (m["A2A"] - m["Y2X"]))
 
 
+def key_law_weight(tokens: str = "gaussian") -> sp.Expr:
+    """c in the first-order logit law phi(eps) (1 - c He4(eps) / 4) of one key given the query direction.
+
+    Gaussian keys: c = 0. LayerNorm output of Gaussian tokens with a common part (cosine rho = r):
+    the key is a Gaussian vector divided by its own norm, which is correlated with its projection
+    on the query; to first order in 1/d the law of the standardised logit is the Gaussian times
+    1 - (1 - rho)^2 He4 / (4 d) (excess kurtosis -6 (1 - rho)^2 / d; derivations/finite_width_layernorm_keys.py).
+    """
+    if tokens not in TOKENS:
+        raise ValueError(f"tokens must be one of {TOKENS}, got {tokens!r}")
+    return sp.Integer(0) if tokens == "gaussian" else (1 - r) ** 2 / d
+
+
 def y2_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
-    """Y2 averaged over the row's logit-variance fluctuation: rem_y2_smeared(s2, s2^2 V11 / d, n)."""
+    """Y2 averaged over the row's logit-variance fluctuation, rem_y2_smeared(s2, s2^2 V11 / d, n), plus
+    the first-order effect of the keys' logit law: c K4 with c = :func:`key_law_weight`."""
     v11 = smearing_covariance(tokens)[0]
-    return special.rem_y2_smeared(s2, s2**2 * v11 / d, 0, keys)
+    return special.rem_y2_smeared(s2, s2**2 * v11 / d, 0, keys) + key_law_weight(tokens) * special.rem_y2_kurt(s2, keys)
 
 
 def x_width_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
@@ -291,5 +305,5 @@ def attention_branch_cov(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_temperatur
 
 __all__ = ["SKIP_TOKENS", "cosine_delta_method", "layernorm_width_cosine", "attention_branch_cov",
            "s2", "r", "wishart_cov", "token_stage_cov", "logit_cov_fluctuation", "smearing_covariance",
-           "delta_q_expr", "delta_p_expr", "y2_width_expr", "x_width_expr", "state_substitution",
+           "delta_q_expr", "delta_p_expr", "key_law_weight", "y2_width_expr", "x_width_expr", "state_substitution",
            "attention_width_moments", "attention_width_map", "overlap_moments", "overlap_covariances", "grad_wq_width_expr", "critical_width_exprs", "TOKENS"]

@@ -163,7 +163,7 @@ class rem_x_smeared(sp.Function):  # noqa: N801
 class rem_row(sp.Function):  # noqa: N801
     """One row's logit-weighted moments (args: s2, n); eps = logit / sqrt(s2), S = sum_s A_s eps_s.
 
-    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2.
+    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2, K4 (:class:`rem_y2_kurt`).
     """
 
     nargs = 2
@@ -181,4 +181,11 @@ class rem_s2(rem_row):  # noqa: N801
 
 class rem_g(rem_row):  # noqa: N801
     moment = "G"
+
+
+class rem_y2_kurt(rem_row):  # noqa: N801
+    """K4 = -(1/4) E[Y2 sum_s He4(eps_s)]: E[Y2] moves by c K4 when each key's logit law is
+    phi (1 - c He4 / 4) (LayerNorm-output keys: c = (1 - rho)^2 / d, docs/finite_width.md §6)."""
+
+    moment = "K4"
 

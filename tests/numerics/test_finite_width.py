@@ -116,3 +116,23 @@ def test_implementations_and_their_limits() -> None:
     with pytest.raises(InputError):
         fw.pair_moments(1.0, 1.0, 2.0, 8)  # not a covariance matrix
     assert fw.row_moment_np("G")(0.0, 4) == pytest.approx(3 / 64)
+
+
+@pytest.mark.parametrize("s2", [0.5, 4.0, 30.0])
+def test_k4_against_quadrature_of_two_keys(s2: float) -> None:
+    """K4 at n = 2 by an independent route (no Laplace representation). Y2 depends on e1 - e2 = sqrt(2) u
+    only, and the mean of He4(e1) + He4(e2) over e1 + e2 is He4(u)/2, so K4 = -(1/8) E[Y2 He4(u)], u ~ N(0, 1),
+    Y2 = (1 + tanh^2(sigma u / sqrt 2)) / 2: one integral, done by mpmath at 30 digits."""
+    import mpmath
+
+    with mpmath.workdps(30):
+        sig = mpmath.sqrt(2 * mpmath.mpf(s2))
+        f = lambda u: (1 + mpmath.tanh(sig * u / 2) ** 2) / 2 * (u**4 - 6 * u**2 + 3) * mpmath.npdf(u)  # noqa: E731
+        want = -mpmath.quad(f, [-mpmath.inf, -1, 0, 1, mpmath.inf]) / 8
+    assert fw.row_moments(s2, 2)["K4"] == pytest.approx(float(want), rel=1e-8, abs=1e-13)
+
+
+def test_k4_vanishes_with_the_logits() -> None:
+    """At s2 -> 0 the row is uniform whatever the law; the twin returns 0 at s2 = 0 exactly."""
+    assert abs(fw.row_moments(1e-6, 64)["K4"]) < 1e-8
+    assert special.rem_y2_kurt(0, 64) is not None and fw.row_moment_np("K4")(0.0, 64) == 0.0
