@@ -126,6 +126,7 @@ _MOMENTS: dict[type, tuple[sp.Symbol, str]] = {
     special.rem_y2x: (sp.Symbol("EY2X"), r"\mathbb{E}[Y_2 X]"),
     special.rem_y2y2: (sp.Symbol("EY2Y2"), r"\mathbb{E}[Y_2 Y_2']"),
     special.rem_g: (sp.Symbol("G"), ""),
+    special.rem_y2_kurt: (sp.Symbol("K4"), "K_4"),
     special.rem_y2_smeared: (sp.Symbol("Y2d"), r"\langle Y_2\rangle_d"),
     special.rem_y3_smeared: (sp.Symbol("Y3d"), r"\langle Y_3\rangle_d"),
     special.rem_y2sq_smeared: (sp.Symbol("Y2SQd"), r"\langle Y_2^2\rangle_d"),
@@ -148,7 +149,7 @@ _SECTION_NOTES = {
         "logit variance and $r=p/q$ the logit correlation of two rows. $Y_2$, $Y_3$, $X$ and the "
         "$\\mathbb{E}[\\cdot]$ are the exact finite-$T$ moments of one row, or of two rows ($A'$, $Y_2'$), at "
         "$(s^2,r)$; $\\langle\\cdot\\rangle_d$ averages a moment over the $O(d^{-1/2})$ fluctuation of the "
-        "logit covariance, and $G=\\mathbb{E}\\sum_s A_s^2(\\varepsilon_s-S)^2$. The LayerNorm formulas: a pair "
+        "logit covariance, $G=\\mathbb{E}\\sum_s A_s^2(\\varepsilon_s-S)^2$ and $K_4=-\\tfrac14\\mathbb{E}[Y_2\\sum_s\\mathrm{He}_4(\\varepsilon_s)]$. The LayerNorm formulas: a pair "
         "$(N_a,N_b,P)$ of centred Gram entries around $(Q,Q,R)$; $v_b,c_b,e_b$ are the $O(1)$ covariances "
         "of an attention output's Gram over its logits."),
 }
@@ -199,6 +200,9 @@ def _finite_width_formulas() -> list[Formula]:
     q_d, p_d, _ = fw.attention_width_map()
     out += [Formula(sec, "fw-attn-q", "q_S^{(d)}", _with_moment_symbols(q_d), f"{src} §1; finite_width.attention_width_map"),
             Formula(sec, "fw-attn-p", "p_S^{(d)}", _with_moment_symbols(p_d), f"{src} §1; finite_width.attention_width_map")]
+    out.append(Formula(sec, "fw-y2-normalized", r"\langle Y_2\rangle_d^{\mathrm{LN}}",
+                       _with_moment_symbols(fw.y2_width_expr(tokens="normalized")),
+                       f"{src} §6; finite_width.y2_width_expr(tokens='normalized'): the keys' logit law"))
     names = (r"d\,\mathrm{Var}\,C_{11}/s^4", r"d\,\mathrm{Var}\,\bar s^2/s^4", r"d\,\mathrm{Var}\,r_w",
              r"d\,\mathrm{Cov}(\bar s^2,r_w)/s^2")
     for tokens in fw.TOKENS:
