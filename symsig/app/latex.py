@@ -145,7 +145,7 @@ _TOKENS |= dict(zip(_SKIP_BRANCH, (r"\alpha^2", r"\rho_x", "k_q", "k_p")))
 #: Text printed under a section heading: what its symbols mean.
 _SECTION_NOTES = {
     "Finite width": (
-        "First order in $1/d$ at exact finite $T$ (symsig docs/finite_width.md). $s^2=\\beta^2\\log T\\,q(q-p)$ is the "
+        "First order in $1/d$ at exact finite $T$ (symsig's \\texttt{docs/finite\\_width.md}). $s^2=\\beta^2\\log T\\,q(q-p)$ is the "
         "logit variance and $r=p/q$ the logit correlation of two rows. $Y_2$, $Y_3$, $X$ and the "
         "$\\mathbb{E}[\\cdot]$ are the exact finite-$T$ moments of one row, or of two rows ($A'$, $Y_2'$), at "
         "$(s^2,r)$; $\\langle\\cdot\\rangle_d$ averages a moment over the $O(d^{-1/2})$ fluctuation of the "

@@ -2,6 +2,7 @@
 and the document compiles with pdflatex."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -61,6 +62,28 @@ def test_document_compiles(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "formulas.pdf").stat().st_size > 1000
+
+
+def _prose(doc: str) -> str:
+    """The document with comments, display and inline maths and \\texttt arguments removed."""
+    doc = re.sub(r"(?m)^%.*$", "", doc)
+    doc = re.sub(r"\\begin\{(equation|multline)\*\}.*?\\end\{\1\*\}", "", doc, flags=re.S)
+    doc = re.sub(r"\$[^$]*\$", "", doc)
+    return re.sub(r"\\texttt\{(?:[^{}\\]|\\.)*\}", "", doc)
+
+
+def test_prose_is_valid_text_mode() -> None:
+    """Outside maths, LaTeX's special characters must be escaped (a bare ``_`` in a note once
+    stopped pdflatex in CI); this check runs without pdflatex."""
+    prose = _prose(L.document())
+    assert prose.count("$") == 0
+    bad = re.findall(r"(?<!\\)[_^&#%~]", prose)
+    assert not bad, (bad, prose)
+    assert prose.isascii()
+
+
+def test_prose_check_has_power() -> None:
+    assert re.findall(r"(?<!\\)[_^&#%~]", _prose("see docs/finite_width.md and $a_b$ \\texttt{x\\_y}")) == ["_"]
 
 
 def test_sections_cover_gradient_conditions_and_finite_width() -> None:
