@@ -216,7 +216,7 @@ def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
 def row_moments(s2: float, n: int) -> dict[str, float]:
     """One row (A = softmax(sigma eps), eps_s iid N(0, 1), s2 = sigma^2) with S = sum_s A_s eps_s:
 
-        S1 = E S,  S2 = E S^2,  G = E sum_s A_s^2 (eps_s - S)^2,
+        S1 = E S,  S2 = E S^2,  G = E sum_s A_s^2 (eps_s - S)^2,  A2E2 = E sum_s A_s^2 eps_s^2,
         K4 = -(1/4) E[Y2 sum_s He4(eps_s)],  He4(e) = e^4 - 6 e^2 + 3,
 
     K4 is the first-order change of E[Y2] when every key's logit law becomes phi (1 - c He4 / 4)
@@ -255,7 +255,7 @@ def row_moments(s2: float, n: int) -> dict[str, float]:
     c2h, c0h = (_g(2, x) * he4) @ wz, -(_g(-1, x) * he4) @ wz
     return {"S1": integral(n * c[(1, 1)] * pw[1]),
             "S2": integral(n * c[(2, 2)] * pw[1] + n * (n - 1.0) * c[(1, 1)] ** 2 * pw[2]),
-            "G": a2e2 - 2.0 * a2es + y2s2,
+            "G": a2e2 - 2.0 * a2es + y2s2, "A2E2": a2e2,
             "K4": -0.25 * integral(n * c2h * pw[1] + n * (n - 1.0) * c[(2, 0)] * c0h * pw[2])}
 
 
@@ -263,7 +263,7 @@ def row_moment_np(kind: str) -> Callable[..., Any]:
     """Vectorised float twin (s2, n) -> ``kind`` of :func:`row_moments` (0 at s2 = 0... see below).
 
     At s2 = 0 the row is uniform: S1 = 0, S2 = 1/n, G = (n - 1)/n^3 (sum_s (eps_s - mean)^2 / n^2),
-    K4 = 0 (Y2 = 1/n whatever the logits).
+    A2E2 = 1/n, K4 = 0 (Y2 = 1/n whatever the logits).
     """
 
     def fn(s2, n):
@@ -272,7 +272,7 @@ def row_moment_np(kind: str) -> Callable[..., Any]:
         for i in np.ndindex(s2.shape):
             nn = int(round(float(n[i])))
             if s2[i] <= 0 or nn < 2:
-                out[i] = {"S1": 0.0, "S2": 1.0 / nn, "G": (nn - 1.0) / nn**3, "K4": 0.0}[kind]
+                out[i] = {"S1": 0.0, "S2": 1.0 / nn, "G": (nn - 1.0) / nn**3, "A2E2": 1.0 / nn, "K4": 0.0}[kind]
             else:
                 out[i] = row_moments(float(s2[i]), nn)[kind]
         return float(out) if out.ndim == 0 else out

@@ -110,10 +110,29 @@ def _moments(keys: sp.Expr = n) -> dict[str, sp.Expr]:
     }
 
 
-def delta_q_expr(keys: sp.Expr = n) -> sp.Expr:
-    """Dq = E[(sum_s A_s eps_s)^2] - E[Y2] = s2 (1 - Y2 - 6 Y3 + 6 E[Y2^2]) (Stein identity)."""
+def delta_q_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
+    """The selected-key correction Dq of one row, q_S = ... (Y2 + Dq / d) (Stein identities).
+
+    ``gaussian`` keys: Dq = E[(sum_s A_s eps_s)^2] - E[Y2] = s2 (1 - Y2 - 6 Y3 + 6 E[Y2^2]).
+    ``normalized`` (LayerNorm output of Gaussian tokens with a common part, cosine rho = r; n keys):
+    |x_s|^2 = d exactly, so the diagonal no longer grows with the logit (minus A2E2 - Y2), and the
+    norms, correlated with the common part, enter the weights and the pair cosines:
+
+        Dq_LN = Dq - (A2E2 - Y2) - rho (2 - rho) [s2 (1 - 3 Y2 + 2 Y3) - A2E2 + Y2]
+                - s2 (2 Y2 - 8 Y3 + 6 E[Y2^2]) (rho (2 - rho) / n + 1 / (n (n - 1))),
+
+    A2E2 = E sum_s A_s^2 eps_s^2 (derivations/finite_width_layernorm_dq.py; docs/finite_width.md §6).
+    """
+    if tokens not in TOKENS:
+        raise ValueError(f"tokens must be one of {TOKENS}, got {tokens!r}")
     m = _moments(keys)
-    return s2 * (1 - m["Y2"] - 6 * m["Y3"] + 6 * m["Y2sq"])
+    dq = s2 * (1 - m["Y2"] - 6 * m["Y3"] + 6 * m["Y2sq"])
+    if tokens == "gaussian":
+        return dq
+    a2e2 = special.rem_a2e2(s2, keys)
+    q_poly = 2 * m["Y2"] - 8 * m["Y3"] + 6 * m["Y2sq"]
+    return (dq - (a2e2 - m["Y2"]) - r * (2 - r) * (s2 * (1 - 3 * m["Y2"] + 2 * m["Y3"]) - a2e2 + m["Y2"])
+            - s2 * q_poly * (r * (2 - r) / keys + 1 / (keys * (keys - 1))))
 
 
 def delta_p_expr(keys: sp.Expr = n) -> sp.Expr:

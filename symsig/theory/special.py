@@ -163,7 +163,8 @@ class rem_x_smeared(sp.Function):  # noqa: N801
 class rem_row(sp.Function):  # noqa: N801
     """One row's logit-weighted moments (args: s2, n); eps = logit / sqrt(s2), S = sum_s A_s eps_s.
 
-    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2, K4 (:class:`rem_y2_kurt`).
+    Subclasses: S1 = E S, S2 = E S^2, G = E sum_s A_s^2 (eps_s - S)^2, A2E2 = E sum_s A_s^2 eps_s^2,
+    K4 (:class:`rem_y2_kurt`).
     """
 
     nargs = 2
@@ -181,6 +182,13 @@ class rem_s2(rem_row):  # noqa: N801
 
 class rem_g(rem_row):  # noqa: N801
     moment = "G"
+
+
+class rem_a2e2(rem_row):  # noqa: N801
+    """A2E2 = E sum_s A_s^2 eps_s^2 = E[Y2] + s2 E[4 Y2 - 10 Y3 + 6 Y4] (Stein; the diagonal of the
+    selected-key correction, docs/finite_width.md §6)."""
+
+    moment = "A2E2"
 
 
 class rem_y2_kurt(rem_row):  # noqa: N801

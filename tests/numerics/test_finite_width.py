@@ -63,6 +63,9 @@ def test_row_moments_obey_stein_identities(s2: float, n: int) -> None:
     row = fw.row_moments(s2, n)
     assert row["S1"] == pytest.approx(math.sqrt(s2) * (1 - y2), rel=1e-8)
     assert row["S2"] == pytest.approx(y2 + s2 * (1 - y2 - 6 * y3 + 6 * ysq), rel=1e-8)
+    # derivations/finite_width_layernorm_dq.py step 3: E sum A^2 eps^2 = Y2 + s2 (4 Y2 - 10 Y3 + 6 Y4)
+    y4 = y_moment_np(4, s2, n, fast=False)
+    assert row["A2E2"] == pytest.approx(y2 + s2 * (4 * y2 - 10 * y3 + 6 * y4), rel=1e-8)
 
 
 @pytest.mark.parametrize("s2,r,n", [(1.0, 0.6, 3), (4.0, -0.3, 4)])
@@ -136,3 +139,4 @@ def test_k4_vanishes_with_the_logits() -> None:
     """At s2 -> 0 the row is uniform whatever the law; the twin returns 0 at s2 = 0 exactly."""
     assert abs(fw.row_moments(1e-6, 64)["K4"]) < 1e-8
     assert special.rem_y2_kurt(0, 64) is not None and fw.row_moment_np("K4")(0.0, 64) == 0.0
+    assert fw.row_moment_np("A2E2")(0.0, 64) == 1 / 64 and fw.row_moments(1e-9, 64)["A2E2"] == pytest.approx(1 / 64, rel=1e-7)

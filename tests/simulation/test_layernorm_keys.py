@@ -1,11 +1,13 @@
-"""The IPR of attention over LayerNorm-output keys (docs/finite_width.md §6; derivation:
-derivations/finite_width_layernorm_keys.py).
+"""The IPR and the output norm of attention over LayerNorm-output keys (docs/finite_width.md §6;
+derivations: derivations/finite_width_layernorm_keys.py, derivations/finite_width_layernorm_dq.py).
 
 One attention row per draw: T keys x_s = LN(c + n_s) (a common vector c with |c|^2 = rho d plus Gaussian
 n_s), a query direction independent of them with a fixed norm (so there is no 1/d smearing), logits at
 the variance s2. The theory is the exact finite-T E[Y2] at the empirical state plus the first-order law term
 c K4, c = key_law_weight("normalized") = (1 - rho)^2 / d. The same statistic rejects the law-free theory, and
 on Gaussian keys c + n_s (same draws) the law-free theory holds: the shift is the LayerNorm's.
+The output norm (|m|^2/d - p)/(q - p), m = sum_s A_s x_s, is E[Y2] + c K4 + Dq / d with the LayerNorm
+keys' Dq (delta_q_expr(tokens="normalized")); the Gaussian keys' Dq, three times larger here, is rejected.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 from symsig.numerics.compile import compile_np, eval_np
 from symsig.numerics.finite_t import y_moment_np
 from symsig.theory import finite_width, special
-from symsig.theory.symbols import d
+from symsig.theory.symbols import d, n
 
 D, T, RHO, S2, DRAWS = 32, 64, 0.3, 6.0, 3000
 
@@ -26,7 +28,7 @@ D, T, RHO, S2, DRAWS = 32, 64, 0.3, 6.0, 3000
 def measured() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(5)
     sig0 = math.sqrt(S2 / (1 - RHO))  # Gaussian keys: key-dependent logit variance S2 exactly
-    out: dict[str, list[float]] = {"ln": [], "gauss": [], "p": []}
+    out: dict[str, list[float]] = {"ln": [], "gauss": [], "p": [], "ln_q": [], "gauss_q": []}
     for _ in range(DRAWS):
         c = rng.standard_normal(D)
         c *= math.sqrt(RHO * D) / np.linalg.norm(c)
@@ -43,6 +45,9 @@ def measured() -> dict[str, np.ndarray]:
             att = np.exp(a)
             att /= att.sum(axis=1, keepdims=True)
             out[name].append(float((att**2).sum(axis=1).mean()))
+            g_k = keys @ keys.T / D
+            q_k, p_k = np.trace(g_k) / T, (g_k.sum() - np.trace(g_k)) / (T * (T - 1))
+            out[name + "_q"].append(float((((att @ keys) ** 2).sum(axis=1) / D - p_k).mean() / (q_k - p_k)))
     return {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -61,3 +66,25 @@ def test_layernorm_keys_lower_the_ipr_by_the_law_term(measured) -> None:
     assert abs(_z(measured["ln"], plain + shift)) < 3.0
     assert _z(measured["ln"], plain) < -10.0                  # the law-free theory is rejected
     assert abs(_z(measured["gauss"], float(y_moment_np(2, S2, T)))) < 3.0
+
+
+def _at_state(expr, s2: float, p: float) -> float:
+    fn = compile_np((finite_width.s2, finite_width.r, d), (expr.xreplace({n: T}),))
+    return float(np.ravel(eval_np(fn, s2, p, float(D)))[0])
+
+
+def test_layernorm_keys_shrink_the_selected_key_correction(measured) -> None:
+    """(|m|^2/d - p)/(1 - p) over LayerNorm keys against E[Y2] + c K4 + Dq_LN / d. Dq_LN is about a
+    third of the Gaussian keys' Dq here, a 4 % effect on the statistic at d = 32: the Gaussian-key
+    theory is rejected by the same statistic, and on the Gaussian keys themselves it holds."""
+    p = float(measured["p"].mean())
+    s2_state = S2 / (1 - RHO) * (1 - p)
+    base = float(y_moment_np(2, s2_state, T)) + _at_state(finite_width.key_law_weight("normalized")
+                                                          * special.rem_y2_kurt(finite_width.s2, n), s2_state, p)
+    dq_ln = _at_state(finite_width.delta_q_expr(tokens="normalized"), s2_state, p)
+    dq_gauss = _at_state(finite_width.delta_q_expr(), s2_state, p)
+    assert 0 < dq_ln < 0.5 * dq_gauss
+    assert abs(_z(measured["ln_q"], base + dq_ln / D)) < 3.0
+    assert _z(measured["ln_q"], base + dq_gauss / D) < -10.0
+    gauss_theory = float(y_moment_np(2, S2, T)) + _at_state(finite_width.delta_q_expr(), S2, RHO) / D
+    assert abs(_z(measured["gauss_q"], gauss_theory)) < 3.0
