@@ -15,6 +15,8 @@ one factor B per distinct key and L2^(n - #keys) for the others (docs/finite_wid
     XX     = E (sum_s A_s A'_s)^2        = n      int B_22 L2^(n-1) + n(n-1)   int B_11^2 L2^(n-2)
     Y2X    = E Y2 sum_s A_s A'_s         = n/2    int B_31 L2^(n-1) + n(n-1)/2 int B_20 B_11 L2^(n-2)
     Y2Y2   = E Y2 Y2'                    = n      int B_22 L2^(n-1) + n(n-1)   int B_20 B_02 L2^(n-2)
+    A3A    = E sum_s A_s^3 A'_s          = n/2    int B_31 L2^(n-1)
+    A2A2   = E sum_s A_s^2 A'_s^2        = n      int B_22 L2^(n-1)
 
 Numerics. Conditioning on the row-1 logit z (x = u + sqrt(v1) z) makes x' Gaussian with mean
 u' + (c / sqrt v1) z and variance v_perp = v2 - c^2 / v1, so B_jk = E_z[g_j(u + sqrt(v1) z)
@@ -48,7 +50,7 @@ from ..core.validate import InputError
 from . import finite_t
 
 #: The moments returned by :func:`pair_moments` (names as in the module docstring).
-PAIR_MOMENTS = ("X", "A2A", "XX", "Y2X", "Y2Y2")
+PAIR_MOMENTS = ("X", "A2A", "XX", "Y2X", "Y2Y2", "A3A", "A2A2")
 
 _N_U = 120          # outer trapezoid nodes per axis
 _S_LO, _S_HI = -30.0, math.log(45.0)
@@ -176,8 +178,10 @@ def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
     if v1 == 0 or v2 == 0:  # a uniform row (A_s = 1/n): every moment factorises
         y2a = float(finite_t.y_moment_np(2, v1, n))
         y2b = float(finite_t.y_moment_np(2, v2, n))
+        y3a = float(finite_t.y_moment_np(3, v1, n))
         return {"X": 1.0 / n, "A2A": y2a / n if v2 == 0 else 1.0 / n**2, "XX": 1.0 / n**2,
-                "Y2X": y2a / n, "Y2Y2": y2a * y2b}
+                "Y2X": y2a / n, "Y2Y2": y2a * y2b, "A3A": y3a / n if v2 == 0 else 1.0 / n**3,
+                "A2A2": y2a * y2b / n}
     s1 = math.sqrt(v1)
     a = c / s1
     vperp = max(v2 - a * a, 0.0)
@@ -203,12 +207,14 @@ def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
         return float(np.nan_to_num(f).sum()) * area
 
     xx1 = integral(n * b[(1, 1)] * p1)
+    a3a, a2a2 = integral(0.5 * n * b[(3, 1)] * p1), integral(n * b[(2, 2)] * p1)
     return {
+        "A3A": a3a, "A2A2": a2a2,
         "X": xx1,
         "A2A": integral(n * b[(2, 1)] * p1),
-        "XX": integral(n * b[(2, 2)] * p1 + n * (n - 1.0) * b[(1, 1)] ** 2 * p2),
-        "Y2X": integral(0.5 * n * b[(3, 1)] * p1 + 0.5 * n * (n - 1.0) * b[(2, 0)] * b[(1, 1)] * p2),
-        "Y2Y2": integral(n * b[(2, 2)] * p1 + n * (n - 1.0) * b[(2, 0)] * b[(0, 2)] * p2),
+        "XX": a2a2 + integral(n * (n - 1.0) * b[(1, 1)] ** 2 * p2),
+        "Y2X": a3a + integral(0.5 * n * (n - 1.0) * b[(2, 0)] * b[(1, 1)] * p2),
+        "Y2Y2": a2a2 + integral(n * (n - 1.0) * b[(2, 0)] * b[(0, 2)] * p2),
     }
 
 

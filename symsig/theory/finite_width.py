@@ -107,7 +107,14 @@ def _moments(keys: sp.Expr = n) -> dict[str, sp.Expr]:
         "Y2": special.rem_y2(s2, keys), "Y3": special.rem_y3(s2, keys), "Y2sq": special.rem_y2sq(s2, keys),
         "X": special.rem_x(s2, r, keys), "A2A": special.rem_a2a(s2, r, keys), "XX": special.rem_xx(s2, r, keys),
         "Y2X": special.rem_y2x(s2, r, keys), "Y2Y2": special.rem_y2y2(s2, r, keys),
+        "A3A": special.rem_a3a(s2, r, keys), "A2A2": special.rem_a2a2(s2, r, keys), "A2E2": special.rem_a2e2(s2, keys),
     }
+
+
+def _empirical_p_weight(keys: sp.Expr) -> sp.Expr:
+    """rho (2 - rho)/n + 1/(n (n - 1)): how the empirical key cosine, a pair average over n LayerNorm
+    keys, correlates with the weights (derivations/finite_width_layernorm_dq.py step 4)."""
+    return r * (2 - r) / keys + 1 / (keys * (keys - 1))
 
 
 def delta_q_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
@@ -129,16 +136,35 @@ def delta_q_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
     dq = s2 * (1 - m["Y2"] - 6 * m["Y3"] + 6 * m["Y2sq"])
     if tokens == "gaussian":
         return dq
-    a2e2 = special.rem_a2e2(s2, keys)
     q_poly = 2 * m["Y2"] - 8 * m["Y3"] + 6 * m["Y2sq"]
-    return (dq - (a2e2 - m["Y2"]) - r * (2 - r) * (s2 * (1 - 3 * m["Y2"] + 2 * m["Y3"]) - a2e2 + m["Y2"])
-            - s2 * q_poly * (r * (2 - r) / keys + 1 / (keys * (keys - 1))))
+    return (dq - (m["A2E2"] - m["Y2"]) - r * (2 - r) * (s2 * (1 - 3 * m["Y2"] + 2 * m["Y3"]) - m["A2E2"] + m["Y2"])
+            - s2 * q_poly * _empirical_p_weight(keys))
 
 
-def delta_p_expr(keys: sp.Expr = n) -> sp.Expr:
-    """Dp = E[S.S'] - 2 X for two rows in the plane of (w_t, w_t') (Stein identity, equal variances)."""
+def delta_p_expr(keys: sp.Expr = n, tokens: str = "gaussian") -> sp.Expr:
+    """The selected-key correction Dp of a row pair, p_S = ... (X + Dp / d) (Stein identities, equal variances).
+
+    ``gaussian``: Dp = E[S.S'] - 2 X for two rows in the plane of (w_t, w_t').
+    ``normalized`` (LayerNorm keys, cosine rho = r; derivations/finite_width_layernorm_dp.py):
+
+        Dp_LN = Dp - s2 Diag - s2 rho (2 - rho) Pi / 2 - s2 Xi (rho (2 - rho)/n + 1/(n (n - 1))),
+        Diag = 2 (X - 3 A2A + 2 A3A) + 2 r (X - 2 A2A + A2A2),
+        Pi = 2 - 6 Y2 - 4 X + 4 Y3 + 12 A2A - 8 A3A - 4 r (X - 2 A2A + A2A2),
+        Xi = 4 Y2X - 4 A2A + 2 r (X - 2 A2A + XX);
+
+    at r = 1 (one row twice) it is :func:`delta_q_expr` of the same keys.
+    """
+    if tokens not in TOKENS:
+        raise ValueError(f"tokens must be one of {TOKENS}, got {tokens!r}")
     m = _moments(keys)
-    return s2 * (r * (1 - 2 * m["Y2"] + m["Y2Y2"] + m["X"] + m["XX"] - 2 * m["A2A"]) - 4 * (m["A2A"] - m["Y2X"]))
+    dp = s2 * (r * (1 - 2 * m["Y2"] + m["Y2Y2"] + m["X"] + m["XX"] - 2 * m["A2A"]) - 4 * (m["A2A"] - m["Y2X"]))
+    if tokens == "gaussian":
+        return dp
+    same_key = m["X"] - 2 * m["A2A"] + m["A2A2"]        # E sum_s A_s (1 - A_s) A'_s (1 - A'_s)
+    diag = 2 * (m["X"] - 3 * m["A2A"] + 2 * m["A3A"]) + 2 * r * same_key
+    pi = 2 - 6 * m["Y2"] - 4 * m["X"] + 4 * m["Y3"] + 12 * m["A2A"] - 8 * m["A3A"] - 4 * r * same_key
+    xi = 4 * m["Y2X"] - 4 * m["A2A"] + 2 * r * (m["X"] - 2 * m["A2A"] + m["XX"])
+    return dp - s2 * (diag + r * (2 - r) * pi / 2 + xi * _empirical_p_weight(keys))
 
 
 def key_law_weight(tokens: str = "gaussian") -> sp.Expr:
@@ -187,8 +213,8 @@ def attention_width_moments(q_: sp.Expr = q, p_: sp.Expr = p, *, inverse_tempera
     keys = {n: seq_len if keys is None else keys, d: width}
     y2_d = y2_width_expr(n, tokens).xreplace(keys).xreplace(sub)
     x_d = x_width_expr(n, tokens).xreplace(keys).xreplace(sub)
-    dq = delta_q_expr(n).xreplace(keys).xreplace(sub)
-    dp = delta_p_expr(n).xreplace(keys).xreplace(sub)
+    dq = delta_q_expr(n, tokens).xreplace(keys).xreplace(sub)
+    dp = delta_p_expr(n, tokens).xreplace(keys).xreplace(sub)
     return y2_d + dq / width, x_d + dp / width, y2_d
 
 

@@ -105,7 +105,8 @@ class rem_pair(sp.Function):  # noqa: N801
     """Two softmax rows over n keys, logit variance s2 each, correlation r (args: s2, r, n).
 
     Subclasses name the moment (``moment``): A2A = E sum_s A_s^2 A'_s, XX = E (sum_s A_s A'_s)^2,
-    Y2X = E[Y2 sum_s A_s A'_s], Y2Y2 = E[Y2 Y2'] (the two rows' IPRs).
+    Y2X = E[Y2 sum_s A_s A'_s], Y2Y2 = E[Y2 Y2'] (the two rows' IPRs), A3A = E sum_s A_s^3 A'_s,
+    A2A2 = E sum_s A_s^2 A'_s^2.
     """
 
     nargs = 3
@@ -127,6 +128,14 @@ class rem_y2x(rem_pair):  # noqa: N801
 
 class rem_y2y2(rem_pair):  # noqa: N801
     moment = "Y2Y2"
+
+
+class rem_a3a(rem_pair):  # noqa: N801
+    moment = "A3A"
+
+
+class rem_a2a2(rem_pair):  # noqa: N801
+    moment = "A2A2"
 
 
 class rem_smeared(sp.Function):  # noqa: N801

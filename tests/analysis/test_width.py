@@ -64,9 +64,10 @@ def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> Non
     """f(d) = f_inf + a/d + b/d^2 + ...: (f(d) - f(2d)) / (f(2d) - f(4d)) = 2 (1 + 3b/(4 a d)) + O(d^-2).
     f_inf is the finite-T trajectory for pre-LN; for post-LN it also has the O(1) LayerNorm term of the
     attention rows' IPR fluctuation (docs/finite_width.md §8), so only differences in d are compared.
-    T = 64, 6 layers: |ratio - 2| <= 0.039 at d = 1024 (largest where a is small) and it halves with d
-    (the b/d term); the tolerance is 0.05. Numeric noise: moments ~1e-8 relative against differences
-    >= 1e-6 here, i.e. <= 1e-2 of the margin."""
+    T = 64, 6 layers: |ratio - 2| <= 0.18 at d = 1024 (largest where a is small: pre-LN, beta = 3, q, where
+    the LayerNorm keys' Dq and Dp nearly cancel the smearing) and it halves with d (the b/d term: 0.18,
+    0.086, 0.042 at d = 1024, 2048, 4096); the tolerance is 0.2 and the halving is asserted. Numeric noise:
+    moments ~1e-8 relative against differences >= 1e-6 here, i.e. <= 1e-2 of the margin."""
     kw = dict(SETTING, block=block, beta=beta)
     ref = propagate(**kw)
     val = {w: {k: np.asarray(getattr(propagate(**kw, width=w), k)) for k in ("rho", "Y2", "q")}
@@ -84,7 +85,7 @@ def test_trajectory_converges_at_rate_one_over_d(block: str, beta: float) -> Non
             assert live.sum() >= 2, (k, step[1024])
         r1 = step[1024][live] / step[2048][live]
         r2 = step[2048][live] / step[4096][live]
-        assert np.all(np.abs(r1 - 2) < 0.05), (k, r1)
+        assert np.all(np.abs(r1 - 2) < 0.2), (k, r1)
         assert np.all(np.abs(r2 - 2) < 0.6 * np.abs(r1 - 2) + 1e-3), (k, r1, r2)  # the deviation is O(1/d)
         assert np.all(np.abs(r2 - 2) < 0.6 * np.abs(r1 - 2) + 1e-4), (k, r1, r2)  # the deviation is O(1/d)
 

@@ -30,11 +30,14 @@ N = st.integers(2, 600)
 @given(S2_PAIR, N)
 def test_pair_moments_limits(s2: float, n: int) -> None:
     y2, y3, ysq = y_moment_np(2, s2, n), y_moment_np(3, s2, n), y2_squared_np(s2, n)
+    y4 = y_moment_np(4, s2, n, fast=False)
     ind = fw.pair_moments(s2, s2, 0.0, n)
-    for got, want in ((ind["X"], 1 / n), (ind["A2A"], y2 / n), (ind["Y2X"], y2 / n), (ind["Y2Y2"], y2 * y2)):
+    for got, want in ((ind["X"], 1 / n), (ind["A2A"], y2 / n), (ind["Y2X"], y2 / n), (ind["Y2Y2"], y2 * y2),
+                      (ind["A3A"], y3 / n), (ind["A2A2"], y2 * y2 / n)):
         assert got == pytest.approx(want, rel=1e-8)
     same = fw.pair_moments(s2, s2, s2, n)
-    for got, want in ((same["X"], y2), (same["A2A"], y3), (same["XX"], ysq), (same["Y2X"], ysq), (same["Y2Y2"], ysq)):
+    for got, want in ((same["X"], y2), (same["A2A"], y3), (same["XX"], ysq), (same["Y2X"], ysq), (same["Y2Y2"], ysq),
+                      (same["A3A"], y4), (same["A2A2"], y4)):
         assert got == pytest.approx(want, rel=1e-8)
 
 
