@@ -125,6 +125,9 @@ _MOMENTS: dict[type, tuple[sp.Symbol, str]] = {
     special.rem_xx: (sp.Symbol("EXX"), r"\mathbb{E}[X^2]"),
     special.rem_y2x: (sp.Symbol("EY2X"), r"\mathbb{E}[Y_2 X]"),
     special.rem_y2y2: (sp.Symbol("EY2Y2"), r"\mathbb{E}[Y_2 Y_2']"),
+    special.rem_a3a: (sp.Symbol("EA3A"), r"\mathbb{E}[\sum_s A_s^3 A'_s]"),
+    special.rem_a2a2: (sp.Symbol("EA2A2"), r"\mathbb{E}[\sum_s A_s^2 (A'_s)^2]"),
+    special.rem_a2e2: (sp.Symbol("EA2E2"), r"\mathbb{E}[\sum_s A_s^2\varepsilon_s^2]"),
     special.rem_g: (sp.Symbol("G"), ""),
     special.rem_y2_kurt: (sp.Symbol("K4"), "K_4"),
     special.rem_y2_smeared: (sp.Symbol("Y2d"), r"\langle Y_2\rangle_d"),
@@ -196,6 +199,10 @@ def _finite_width_formulas() -> list[Formula]:
     out = [
         Formula(sec, "fw-dq", "D_q", _with_moment_symbols(fw.delta_q_expr()), f"{src} §1-2; finite_width.delta_q_expr"),
         Formula(sec, "fw-dp", "D_p", _with_moment_symbols(fw.delta_p_expr()), f"{src} §1-2; finite_width.delta_p_expr"),
+        Formula(sec, "fw-dq-normalized", r"D_q^{\mathrm{LN}}", _with_moment_symbols(fw.delta_q_expr(T, tokens="normalized")),
+                f"{src} §6; finite_width.delta_q_expr(tokens='normalized')"),
+        Formula(sec, "fw-dp-normalized", r"D_p^{\mathrm{LN}}", _with_moment_symbols(fw.delta_p_expr(T, tokens="normalized")),
+                f"{src} §6; finite_width.delta_p_expr(tokens='normalized')"),
     ]
     q_d, p_d, _ = fw.attention_width_map()
     out += [Formula(sec, "fw-attn-q", "q_S^{(d)}", _with_moment_symbols(q_d), f"{src} §1; finite_width.attention_width_map"),

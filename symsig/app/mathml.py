@@ -169,7 +169,7 @@ def equation(lhs_tex: str, expr: sp.Expr, tex: str, *, display: bool = True) -> 
 #: Double-struck capitals (the Letterlike block holds C, H, N, P, Q, R, Z; the rest are U+1D538 + k).
 DOUBLE_STRUCK = {ch: {"C": "\u2102", "H": "\u210d", "N": "\u2115", "P": "\u2119", "Q": "\u211a", "R": "\u211d",
                       "Z": "\u2124"}.get(ch, chr(0x1D538 + k)) for k, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
-_NAMED = {"max": "max", "min": "min", "log": "log", "exp": "exp", "cos": "cos", "sin": "sin"}
+_NAMED = {"max": "max", "min": "min", "log": "log", "exp": "exp", "cos": "cos", "sin": "sin", "varepsilon": "\u03b5"}
 _TEXT = ("mathrm", "text", "operatorname")
 #: Spacing and sizing commands: read and dropped (MathML spaces its operators itself).
 _SKIP = {"\\,", "\\;", "\\!", "\\ ", "\\big", "\\Big", "\\textstyle"}
