@@ -38,6 +38,7 @@ _API: dict[str, tuple[str, str]] = {
     "gradient": ("symsig.analysis.gradient", "gradient"),
     "simulate": ("symsig.simulation.stack", "simulate"),
     "crosscheck": ("symsig.simulation.hf", "crosscheck"),
+    "evidence": ("symsig.simulation.evidence_grid", "evidence"),
     "inspect": ("symsig.app.inspect", "inspect"),
     "train": ("symsig.simulation.train.sweep", "train"),
     "latex": ("symsig.app.latex", "latex"),

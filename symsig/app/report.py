@@ -200,6 +200,7 @@ def report(
             f"<p>By the collapse zones instead (away from the collapse itself, not calibrated against training): "
             f"{html.escape(fallback.summary)}</p>")),
         ("Critical conditions (30 digits)", _table(["beta", "quantity", "value"], cond_rows)),
+        evidence_section(arch.block),
         ("Formulas used", "<p>Printed from the library's SymPy expressions (MathML); "
                           "each formula's LaTeX is under it.</p>" + formulas),
     ]
@@ -262,6 +263,21 @@ def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
     table = _table(["lr", "theory", "prescribed loss", "AUC", "Spearman rho_L", "Spearman Y2",
                     "collapsed worse", "trainable worse"], rows)
     return "Training across the diagram", _img(png.read_bytes(), "training sweep") + text + table
+
+
+def evidence_section(block: str) -> tuple[str, str]:
+    """The shipped evidence table's rows for ``block`` (its encoder and decoder cells): how far
+    each theory sits from random networks, in standard errors (docs/finite_width.md §10)."""
+    from ..simulation.evidence_grid import ARCHITECTURES, DEPTH, SEEDS, cells, stored_rows
+
+    title = "Evidence: theory against random networks"
+    text = (f"<p>Max over {DEPTH} blocks of |theory - Monte Carlo| / standard error ({SEEDS} networks per row) "
+            "for rho and Y2: the paper's T -> infinity maps (T->inf), the exact finite-T maps (T), and finite T "
+            "with the first-order 1/d correction (T,d). All cells: <code>symsig evidence --stored</code>.</p>")
+    rows = [r for r in stored_rows() if ARCHITECTURES[r["arch"]][0] == block]
+    if not rows:
+        return title, text + f"<p>No cell of the table uses the {html.escape(block)} block.</p>"
+    return title, text + _table(*cells(rows))
 
 
 def formula_html(f: Any) -> str:

@@ -71,6 +71,8 @@ class SimResult:
     Each ``*_err`` is the standard error over seeds, std(ddof=1) / sqrt(seeds)
     (NaN when seeds = 1: "n/a", null in :meth:`to_dict`).  ``rho_pos`` (L + 1, T) and
     ``Y2_pos`` (L, T) are the per-position values (causal runs only, else None).
+    ``rho_window`` (L + 1) is the mean cosine over the pairs of the tokens in ``window``
+    (runs with a window only, else None).
     ``per_seed`` maps each statistic name to its (seeds, ...) array, for paired comparisons.
     """
 
@@ -103,6 +105,8 @@ class SimResult:
     rho_pos_err: np.ndarray | None = None
     Y2_pos: np.ndarray | None = None
     Y2_pos_err: np.ndarray | None = None
+    rho_window: np.ndarray | None = None
+    rho_window_err: np.ndarray | None = None
     per_seed: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self, *, per_seed: bool = False) -> dict[str, Any]:
@@ -130,11 +134,12 @@ class _Run:
     rho0: float
     q0: float
     dtype: np.dtype
+    window: slice | None = None
 
 
 _PER_SEED_KEYS = ("q", "p", "rho", "rho_pos", "q_att", "p_att", "rho_att", "rho_pos_att",
                   "q_branch", "p_branch", "rho_branch", "rho_pos_branch",
-                  "Y2", "entropy", "X", "Y2_pos")
+                  "Y2", "entropy", "X", "Y2_pos", "rho_window")
 
 
 def _run_seed(rng: np.random.Generator, c: _Run, tick: Callable[[], None]) -> dict[str, np.ndarray]:
@@ -142,10 +147,14 @@ def _run_seed(rng: np.random.Generator, c: _Run, tick: Callable[[], None]) -> di
     h = make_input(rng, c.seq_len, c.width, c.rho0, c.q0, c.dtype)
     rec: dict[str, list] = {k: [] for k in _PER_SEED_KEYS}
     _append_tokens(rec, "", token_stats(h))
+    if c.window is not None:
+        rec["rho_window"].append(token_stats(h[c.window])[2])
     attn = Recorder()
     for _ in range(c.depth):
         h = c.block.run(h, rng, attn)
         _append_tokens(rec, "", token_stats(h))
+        if c.window is not None:
+            rec["rho_window"].append(token_stats(h[c.window])[2])
         tick()
     for att, branch, ast in attn.attentions:
         _append_tokens(rec, "_att", att)
@@ -246,6 +255,7 @@ def simulate_stack(
     progress: bool | None = False,
     act_fn: ActFn | None = None,
     dtype: Any = np.float64,
+    window: tuple[int, int] | None = None,
 ) -> SimResult:
     """Simulate ``seeds`` independent random transformers and average their statistics.
 
@@ -263,6 +273,8 @@ def simulate_stack(
     the residual (``*_branch``).  Deterministic given ``seed`` and ``dtype``
     (``dtype`` float64 or float32 sets the forward pass; token statistics are
     computed in float64).  ``act_fn`` (array -> array) overrides ``activation``.
+    ``window`` = (lo, hi), 0 <= lo < hi - 1 < T: also the mean cosine over the pairs of tokens
+    lo..hi-1 after every block (``rho_window``; a decoder's late tokens, docs/finite_width.md §10).
     """
     s = _settings(block=block, activation=activation, act_fn=act_fn, beta=beta, sigma_w2=sigma_w2,
                   sigma_v2=sigma_v2, sigma_b2=sigma_b2, alpha_sa=alpha_sa, alpha_mlp=alpha_mlp,
@@ -270,8 +282,9 @@ def simulate_stack(
                   causal=causal, out_proj=out_proj, heads=heads, mlp_width=mlp_width, dtype=dtype)
     if act_fn is not None and not isinstance(block, str):
         raise InputError("act_fn applies to a named block; a Layer block carries its own activations")
+    win = None if window is None else _window(window, s["seq_len"])
     run = _Run(_block_network(block, activation if act_fn is None else act_fn, s), s["depth"], s["seq_len"],
-               s["width"], s["rho0"], s["q0"], np.dtype(s["dtype"]))
+               s["width"], s["rho0"], s["q0"], np.dtype(s["dtype"]), win)
     with Progress(s["seeds"] * s["depth"], "simulate", progress) as bar:
         runs = [_run_seed(np.random.default_rng(ss), run, bar.step)
                 for ss in np.random.SeedSequence(s["seed"]).spawn(s["seeds"])]
@@ -285,9 +298,23 @@ def simulate_stack(
     if s["causal"]:
         stats["rho_pos"], stats["rho_pos_err"] = mean_err(samples["rho_pos"])
         stats["Y2_pos"], stats["Y2_pos_err"] = mean_err(samples["Y2_pos"])
+    if win is not None:
+        stats["rho_window"], stats["rho_window_err"] = mean_err(samples["rho_window"])
+    else:
+        del samples["rho_window"]
     for arr in stats.values():
         arr.setflags(write=False)
     return SimResult(settings=MappingProxyType(s), per_seed=MappingProxyType(samples), **stats)
+
+
+def _window(window: Any, seq_len: int) -> slice:
+    try:
+        lo, hi = (validate.integer(n, v, 0) for n, v in zip(("window start", "window end"), window, strict=True))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"window must be (lo, hi) with 0 <= lo < hi - 1 < seq_len = {seq_len}: {exc}") from None
+    if not lo < hi - 1 < seq_len:
+        raise InputError(f"window must be (lo, hi) with 0 <= lo < hi - 1 < seq_len = {seq_len}, got ({lo}, {hi})")
+    return slice(lo, hi)
 
 
 def count_matmul_flops(*, width: int, seq_len: int, depth: int,

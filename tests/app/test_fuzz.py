@@ -67,8 +67,9 @@ SKIP_OPTIONS = {"check": {"--constants"}, "report": {"--out"}, "latex": {"--out"
 #: activation costs (grid points) x (nodes per axis)^2 per layer, and the nodes grow like sqrt(q):
 #: prescribe --activation gelu_tanh --sigma-b2 488 runs for minutes (valid; see EXPENSIVE_VALID).
 GRID_COMMANDS = ("diagram", "prescribe", "boundary", "report")
-#: Commands with their own bad-input tests, too slow to fuzz in-process (training, Hugging Face configs).
-OWN_TESTS = ("check", "latex", "train", "inspect")
+#: Commands with their own bad-input tests, too slow to fuzz in-process (training, Hugging Face configs,
+#: the evidence grid: tests/simulation/test_evidence.py).
+OWN_TESTS = ("check", "latex", "train", "inspect", "evidence")
 #: JSON keys and their mathematical ranges.
 RANGES = {"rho": (-1, 1), "rho_L": (-1, 1), "theory_rho": (-1, 1), "rho_c": (-1, 1), "Y2": (0, 1), "Y3": (0, 1),
           "theory_Y2": (0, 1), "m": (0, 1), "mean_Y2": (0, 1)}

@@ -220,6 +220,19 @@ def test_rho_pos_averages_to_rho():
     np.testing.assert_allclose(res.per_seed["rho_pos"].mean(-1), res.per_seed["rho"], atol=1e-14)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_window_statistic_is_the_window_tokens_cosine(causal):
+    """rho_window is token_stats on the window's rows: the whole sequence gives rho itself; a part
+    gives another cosine (the same draws: the window changes no random stream)."""
+    whole = run(causal=causal, seeds=3, window=(0, 16))
+    np.testing.assert_array_equal(whole.rho_window, whole.rho)
+    part = run(causal=causal, seeds=3, window=(2, 5))
+    assert part.rho_window.shape == part.rho.shape and not np.allclose(part.rho_window, part.rho)
+    np.testing.assert_array_equal(part.rho, whole.rho)
+    assert np.all(np.abs(part.per_seed["rho_window"]) <= 1)
+    assert run(causal=causal, seeds=3).rho_window is None
+
+
 def test_input_geometry_matches_prescription():
     # x_t = sqrt(q0)(sqrt(rho0) g + sqrt(1-rho0) z_t): E q = q0, E p = q0 rho0.
     # One draw with d = 4096, T = 64: sd(q) ~ q0 sqrt(2/(dT)) ~ 4e-3 q0;
@@ -338,6 +351,8 @@ def test_count_matmul_flops():
     (dict(seeds=0), "seeds"), (dict(seed=-1), "seed"), (dict(width=32.5), "width"),
     (dict(dtype="float16"), "dtype"), (dict(act_fn=3), "act_fn"), (dict(alpha_sa="x"), "alpha_sa"),
     (dict(act_fn=lambda u: u[:, :1]), "act_fn"), (dict(mlp_width=0), "mlp_width"),
+    (dict(window=(3, 4)), "window"), (dict(window=(0, 99)), "window"), (dict(window=(-1, 4)), "window"),
+    (dict(window=(1, 2, 3)), "window"), (dict(window=3), "window"),
 ])
 def test_bad_input_raises_one_line_value_error(bad, msg):
     with pytest.raises(ValueError, match=msg) as info:
