@@ -156,19 +156,6 @@ def _cmd_crosscheck(args: argparse.Namespace) -> Any:
     return result
 
 
-def _cmd_evidence(args: argparse.Namespace) -> Any:
-    from ..simulation.evidence_grid import evidence
-
-    return evidence(stored=args.stored, arch=args.arch, width=args.width, seq_len=args.seq_len, beta=args.beta,
-                    seeds=args.seeds, out=args.out, progress=None if not args.json else False)
-
-
-def _table_evidence(data: dict[str, Any]) -> str:
-    from ..simulation.evidence_grid import table
-
-    return table(data["rows"])
-
-
 def _cmd_check(args: argparse.Namespace) -> Any:
     from .check import check
 
@@ -369,21 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 
-    from ..simulation.evidence_grid import ARCHITECTURES, SEEDS
-    cmd = command("evidence", "max |theory - Monte Carlo| over depth in standard errors, for the T -> infinity, "
-                              "finite-T and finite-width theories (docs/finite_width.md §10)")
-    cmd.add_argument("--stored", action="store_true", help="print the table shipped with symsig (no computation)")
-    cmd.add_argument("--arch", choices=tuple(ARCHITECTURES), default=None, help="only this architecture")
-    cmd.add_argument("--width", type=int, default=None, metavar="D", help="only cells of width d = D")
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=None, metavar="T", help="only cells of length T")
-    cmd.add_argument("--beta", type=_number, default=None, metavar="X", help="only cells at this beta")
-    cmd.add_argument("--seeds", type=int, default=SEEDS, metavar="S", help="networks per cell, S >= 2")
-    cmd.add_argument("--out", default=None, metavar="FILE", help="also write the rows to FILE (.json)")
-    _add_common(cmd, dps=False)
-    cmd.set_defaults(run=_cmd_evidence, table=_table_evidence)
-
+    from .evidence_cli import add_command as add_evidence
     from .inspect import add_command as add_inspect
     from .train_cli import add_command as add_train
+    add_evidence(command, _add_common, _number)
     add_train(command, _add_architecture, _add_common, _number)
     add_inspect(command, _add_common)
 
@@ -417,9 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    return x if isinstance(x, str) else f"{x:.10g}"
+    return "-" if x is None else x if isinstance(x, str) else f"{x:.10g}"
 
 
 def _table_scalars(data: dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ from ..core.architecture import as_user, is_user
 from ..core import names
 from ..core.names import BLOCKS
 from . import activations
+from .cache import derived
 from .layers import (MLP, Attention, GatedMLP, LayerNorm, Layer, MultiHeadAttention, QKNormAttention, Residual,
                      RMSNorm, Serial, State, mlp, symbolic_state)
 from .symbols import PARAMS, alpha_mlp, alpha_sa, d, n, p, q
@@ -368,14 +369,27 @@ def architecture_map(arch: Any, causal: bool = False) -> BlockMap:
     return block_map(arch.block, arch.activation, arch.finite_t, causal, arch.width is not None)
 
 
+def _width_exprs(name: str, activation: Any, causal: bool) -> tuple[tuple[sp.Expr, ...], tuple[sp.Expr, ...]]:
+    """(q', p', Y2) of the later blocks and of the first block at finite width (the first block's
+    attention reads the raw Gaussian input, the later ones a LayerNorm output)."""
+    return tuple(compose(build(name, activation, finite_t=True, causal=causal, width=d, first=first), name=name,
+                         activation=activation, finite_t=True).exprs for first in (False, True))
+
+
+#: The composition takes about a second (the attention's finite-width moments): built-in blocks with
+#: closed-form kernels keep it on disk (theory.cache, keyed by the sources of symsig.theory and
+#: symsig.core). Registered blocks live in user code the key does not cover, and the other kernels are
+#: classes declared at run time, which do not pickle.
+_width_exprs_cached = derived(_width_exprs)
+
+
 @cache
 def _width_block_map(name: str, activation: Any, causal: bool) -> BlockMap:
     """The finite-width map: later blocks, and the first block if its attention reads other tokens."""
-    maps = [compose(build(name, activation, finite_t=True, causal=causal, width=d, first=first), name=name,
-                    activation=activation, finite_t=True) for first in (False, True)]
-    later, first = maps
-    bm = dataclasses.replace(later, causal=causal, finite_width=True,
-                             first=None if first.exprs == later.exprs else first.exprs)
+    cached = name in BLOCKS and isinstance(activation, str) and activation in activations.CLOSED_FORMS
+    later, first = (_width_exprs_cached if cached else _width_exprs)(name, activation, causal)
+    bm = BlockMap(name, activation, True, *later, causal=causal, extra=_extra(*later), finite_width=True,
+                  first=None if first == later else first)
     if bm.extra:
         raise validate.InputError(f"block {name!r} has symbols without values: {', '.join(map(str, bm.extra))}")
     return bm
