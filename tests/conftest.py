@@ -8,12 +8,16 @@ from hypothesis import settings
 
 from tests.helpers import FIG1
 
-# Every property test draws the same cases on every run: a case found by chance must not fail a
+# `make test` draws the same property-test cases on every run: a case found by chance must not fail a
 # colleague's submission at random (a LayerNorm test once did, on a case no earlier run had drawn).
-# Explore new cases with SYMSIG_HYPOTHESIS=explore (random draws, the example database on).
+# Random cases still run whenever asked for: --hypothesis-seed=N or SYMSIG_HYPOTHESIS=explore.
 settings.register_profile("fixed", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
-settings.load_profile(os.environ.get("SYMSIG_HYPOTHESIS", "fixed"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    seeded = config.getoption("hypothesis_seed", default=None) is not None
+    settings.load_profile("explore" if seeded else os.environ.get("SYMSIG_HYPOTHESIS", "fixed"))
 
 
 @pytest.fixture

@@ -50,6 +50,9 @@ GRID: tuple[tuple[str, int, int, float], ...] = tuple(
 THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d")
 STATS: tuple[str, ...] = ("rho", "Y2")
 DEPTH, SEEDS, RHO0, POSITIONS = 12, 16, 0.3, 16
+#: Everything but the block and beta: the Figure-1 setting.
+FIXED: dict[str, Any] = {k: FIGURE1[k] for k in ("activation", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa",
+                                                  "alpha_mlp")}
 STORED = "evidence_table.json"
 
 
@@ -71,17 +74,16 @@ def _theory(arch: str, beta: float, seq_len: int | None, width: int | None, q0: 
     from ..analysis.propagate import causal_beta, causal_positions, propagate
 
     block, causal = ARCHITECTURES[arch]
-    fixed = {k: FIGURE1[k] for k in ("activation", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa", "alpha_mlp")}
     if not causal:
-        tr = propagate(block=block, beta=beta, seq_len=seq_len, width=width, depth=depth, rho0=rho0, q0=q0, **fixed)
+        tr = propagate(block=block, beta=beta, seq_len=seq_len, width=width, depth=depth, rho0=rho0, q0=q0, **FIXED)
         return np.asarray(tr.rho), np.asarray(tr.Y2[:depth])
     positions = _window_positions(sim_seq_len)[1]
     if seq_len is None:  # the paper's decoder form: the T -> infinity map at beta_t, position by position
         trs = [propagate(block=block, beta=causal_beta(beta, sim_seq_len, t), seq_len=None, depth=depth, rho0=rho0,
-                         q0=q0, **fixed) for t in positions]
+                         q0=q0, **FIXED) for t in positions]
         return (np.mean([tr.rho for tr in trs], axis=0), np.mean([tr.Y2[:depth] for tr in trs], axis=0))
     out = causal_positions(positions=positions, block=block, beta=beta, seq_len=seq_len, width=width, depth=depth,
-                           rho0=rho0, q0=q0, **fixed)
+                           rho0=rho0, q0=q0, **FIXED)
     return out["rho"].mean(axis=1), out["Y2"].mean(axis=1)
 
 
@@ -96,8 +98,7 @@ def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: in
     window = _window_positions(seq_len)[0] if causal else None
     sim = simulate_stack(block=block, beta=beta, depth=depth, width=width, seq_len=seq_len, rho0=RHO0,
                          seeds=seeds, seed=cell_seed(arch, width, seq_len, beta), causal=causal, window=window,
-                         **{k: FIGURE1[k] for k in ("activation", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa",
-                                                    "alpha_mlp")})
+                         **FIXED)
     if causal:
         mc = {"rho": (sim.rho_window, sim.rho_window_err),
               "Y2": mean_err(sim.per_seed["Y2_pos"][:, :, window[0]:window[1]].mean(axis=2))}
