@@ -268,12 +268,14 @@ def training_section(data: dict[str, Any], out_dir: Path) -> tuple[str, str]:
 def evidence_section(block: str) -> tuple[str, str]:
     """The shipped evidence table's rows for ``block`` (its encoder and decoder cells): how far
     each theory sits from random networks, in standard errors (docs/finite_width.md §10)."""
-    from ..simulation.evidence_grid import ARCHITECTURES, DEPTH, SEEDS, cells, stored_rows
+    from ..simulation.evidence_grid import ARCHITECTURES, DEPTH, SEEDS, cells, null_max_z, stored_rows
 
     title = "Evidence: theory against random networks"
     text = (f"<p>Max over {DEPTH} blocks of |theory - Monte Carlo| / standard error ({SEEDS} networks per row) "
             "for rho and Y2: the paper's T -> infinity maps (T->inf), the exact finite-T maps (T), and finite T "
-            "with the first-order 1/d correction (T,d). All cells: <code>symsig evidence --stored</code>.</p>")
+            "with the first-order 1/d correction (T,d). For an exact theory this maximum has median "
+            f"{null_max_z(0.5):.2f} and 95% quantile {null_max_z(0.95):.2f} (Student t over {DEPTH} independent "
+            "layers). All cells: <code>symsig evidence --stored</code>.</p>")
     rows = [r for r in stored_rows() if ARCHITECTURES[r["arch"]][0] == block]
     if not rows:
         return title, text + f"<p>No cell of the table uses the {html.escape(block)} block.</p>"

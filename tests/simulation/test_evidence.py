@@ -78,6 +78,7 @@ def test_report_section_shows_the_block_rows():
     n_rows = sum(E.ARCHITECTURES[r["arch"]][0] == "post-ln" for r in ROWS)
     assert html_text.count("<tr>") == n_rows + 1 == 31  # post-ln and its causal decoder, and the header
     assert "No cell" in evidence_section("llama")[1]
+    assert f"95% quantile {E.null_max_z(0.95):.2f}" in html_text
 
 
 def test_cli_stored_filters_and_json(capsys):
