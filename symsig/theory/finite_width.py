@@ -21,6 +21,11 @@ with s2 = beta^2 log T q (q - p), rho = p / q, the exact finite-T moments of
 :mod:`symsig.theory.special` (two-row moments at correlation rho), and Y2_d, X_d the moments
 averaged over the O(1/sqrt d) fluctuations of the row's logit covariance (three Wishart stages:
 token Gram, W_Q, W_K). As beta -> 0, Dq / d over Y2 - X tends to T / d: the factor 1 + T/d.
+
+Keys that are LayerNorm outputs (``tokens="normalized"``: |x_s|^2 = d, a common part of cosine rho) change
+three things at the same order (docs/finite_width.md §6): the smearing, the logit law of one key
+(:func:`key_law_weight`, in Y2_d) and the selected-key corrections Dq, Dp (:func:`delta_q_expr`,
+:func:`delta_p_expr`; derivations/finite_width_layernorm_dq.py, _dp.py). The law's effect on X is not derived.
 """
 from __future__ import annotations
 
