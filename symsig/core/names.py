@@ -84,3 +84,13 @@ ZONE_VALIDATION: dict[str, str] = {
 #: Said in a prescription's summary when it comes from the T -> infinity theory (no seq_len).
 PRESCRIBE_AT_T_INFINITY = ("This is the T -> infinity theory: for a model of T tokens give --seq-len T "
                            "(Python: seq_len=T); at finite T the attention freezes at smaller beta. ")
+
+
+#: The evidence table's architectures (docs/finite_width.md §10): name -> (block, causal), and its
+#: networks per cell. Here, not in symsig.simulation.evidence_grid, so that the command line's help
+#: does not import the simulation.
+EVIDENCE_ARCHITECTURES: dict[str, tuple[str, bool]] = {
+    "post-ln": ("post-ln", False), "pre-ln": ("pre-ln", False),
+    "gc-post-ln": ("gc-post-ln", False), "causal": ("post-ln", True),
+}
+EVIDENCE_SEEDS = 16

@@ -32,16 +32,14 @@ import numpy as np
 
 from ..core import validate
 from ..core.architecture import FIGURE1
+from ..core.names import EVIDENCE_ARCHITECTURES, EVIDENCE_SEEDS
 from ..core.progress import Progress
 from ..core.results import Result, jsonable
 from ..core.stats import mean_err
 from ..core.validate import InputError
 
 #: Architecture name -> (block, causal).
-ARCHITECTURES: dict[str, tuple[str, bool]] = {
-    "post-ln": ("post-ln", False), "pre-ln": ("pre-ln", False),
-    "gc-post-ln": ("gc-post-ln", False), "causal": ("post-ln", True),
-}
+ARCHITECTURES = EVIDENCE_ARCHITECTURES
 SIZES: tuple[tuple[int, int], ...] = ((128, 512), (256, 512), (720, 512), (256, 256), (512, 128))
 BETAS: tuple[float, ...] = (0.5, 1.5, 3.0)
 #: Every cell of the table: (architecture, d, T, beta).
@@ -49,7 +47,7 @@ GRID: tuple[tuple[str, int, int, float], ...] = tuple(
     (a, d, t, b) for a in ARCHITECTURES for d, t in SIZES for b in BETAS)
 THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d")
 STATS: tuple[str, ...] = ("rho", "Y2")
-DEPTH, SEEDS, RHO0, POSITIONS = 12, 16, 0.3, 16
+DEPTH, SEEDS, RHO0, POSITIONS = 12, EVIDENCE_SEEDS, 0.3, 16
 #: Everything but the block and beta: the Figure-1 setting.
 FIXED: dict[str, Any] = {k: FIGURE1[k] for k in ("activation", "sigma_w2", "sigma_v2", "sigma_b2", "alpha_sa",
                                                   "alpha_mlp")}
