@@ -48,3 +48,23 @@ def prove_equal_at_points(name: str, derived: sp.Expr, library: sp.Expr, points:
         if diff != 0:
             raise AssertionError(f"{name}: differs by {diff} at {point}")
     print(f"  [proved] {name} (exactly, at {len(points)} rational points)")
+
+
+#: The key cosine of the LayerNorm-key derivations, 0 < rho < 1 (written rho = t / (1 + t), t > 0, to prove
+#: identities: then sqrt(rho) and sqrt(1 - rho) are real and SymPy combines them).
+RHO = sp.Symbol("rho", positive=True)
+_T_OF_RHO = sp.Symbol("t", positive=True)
+
+
+def mean_gauss(expr: sp.Expr, x: sp.Symbol, var: sp.Expr) -> sp.Expr:
+    """E over x ~ N(0, var) of a polynomial in x: x^(2k) -> var^k (2k - 1)!!, odd powers -> 0."""
+    poly = sp.Poly(sp.expand(expr), x)
+    return sp.expand(sum(c * (var ** (k // 2) * sp.factorial2(k - 1) if k % 2 == 0 else 0)
+                         for (k,), c in poly.terms()))
+
+
+def prove_zero_on_unit_rho(name: str, expr: sp.Expr) -> None:
+    """Assert ``expr`` == 0 for every 0 < RHO < 1."""
+    on_domain = sp.simplify(sp.expand(expr).subs(RHO, _T_OF_RHO / (1 + _T_OF_RHO)))
+    assert on_domain == 0, (name, on_domain)
+    print(f"  [proved] {name}")

@@ -34,23 +34,10 @@ import itertools
 
 import sympy as sp
 
-from _common import write_latex
+from _common import RHO as rho, mean_gauss, prove_zero_on_unit_rho as check, write_latex
 
-rho = sp.Symbol("rho", positive=True)
 rr = sp.Symbol("r", real=True)
 h = sp.Symbol("h", positive=True)
-_t = sp.Symbol("t", positive=True)
-
-
-def mean_gauss(expr: sp.Expr, x: sp.Symbol, var: sp.Expr) -> sp.Expr:
-    poly = sp.Poly(sp.expand(expr), x)
-    return sp.expand(sum(c * (var ** (k // 2) * sp.factorial2(k - 1) if k % 2 == 0 else 0) for (k,), c in poly.terms()))
-
-
-def check(name: str, expr: sp.Expr) -> None:
-    on_domain = sp.simplify(sp.expand(expr).subs(rho, _t / (1 + _t)))
-    assert on_domain == 0, (name, on_domain)
-    print(f"  [proved] {name}")
 
 
 # 1. the cosine in the plane: common part sqrt(rho) (g1, g2, c_perp), keys' in-plane coordinates y

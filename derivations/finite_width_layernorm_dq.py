@@ -43,25 +43,10 @@ import itertools
 
 import sympy as sp
 
-from _common import write_latex
+from _common import RHO as rho, mean_gauss, prove_zero_on_unit_rho as check, write_latex
 
-rho = sp.Symbol("rho", positive=True)
 h = sp.Symbol("h", positive=True)
 g, es, eu, xs, xu, eta, cs, cu = sp.symbols("g epsilon_s epsilon_u xi_s xi_u eta chi_s chi_u", real=True)
-_t = sp.Symbol("t", positive=True)
-
-
-def mean_gauss(expr: sp.Expr, x: sp.Symbol, var: sp.Expr) -> sp.Expr:
-    """E over x ~ N(0, var) of a polynomial in x."""
-    poly = sp.Poly(sp.expand(expr), x)
-    return sp.expand(sum(c * (var ** (k // 2) * sp.factorial2(k - 1) if k % 2 == 0 else 0) for (k,), c in poly.terms()))
-
-
-def check(name: str, expr: sp.Expr) -> None:
-    """Assert expr == 0 for 0 < rho < 1 (rho = t / (1 + t))."""
-    on_domain = sp.simplify(sp.expand(expr).subs(rho, _t / (1 + _t)))
-    assert on_domain == 0, (name, on_domain)
-    print(f"  [proved] {name}")
 
 
 # 1. the cosine of two keys to order h^2, and the norms' first-order part

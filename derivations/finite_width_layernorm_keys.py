@@ -30,28 +30,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from _common import write_latex
+from _common import RHO as rho, mean_gauss, prove_zero_on_unit_rho as check, write_latex
 
-rho = sp.Symbol("rho", positive=True)
 eps, g, chi, xi, h = sp.symbols("epsilon g chi xi h", real=True)
 chi_var = 2  # (|zeta|^2 - (d - 1)) / sqrt(d) -> N(0, 2)
-
-
-def mean_gauss(expr: sp.Expr, x: sp.Symbol, var: sp.Expr) -> sp.Expr:
-    """E over x ~ N(0, var) of a polynomial in x: x^(2k) -> var^k (2k - 1)!!, odd powers -> 0."""
-    poly = sp.Poly(sp.expand(expr), x)
-    return sp.expand(sum(c * (var ** (k // 2) * sp.factorial2(k - 1) if k % 2 == 0 else 0)
-                         for (k,), c in poly.terms()))
-
-
-_t = sp.Symbol("t", positive=True)
-
-
-def check(name: str, expr: sp.Expr) -> None:
-    """Assert expr == 0 for 0 < rho < 1 (rho = t / (1 + t), t > 0: sqrt(rho), sqrt(1 - rho) are real)."""
-    on_domain = sp.simplify(expr.subs(rho, _t / (1 + _t)))
-    assert on_domain == 0, (name, on_domain)
-    print(f"  [proved] {name}")
 
 
 # 1. the orthogonal part of the norm

@@ -24,17 +24,23 @@ from symsig.theory.symbols import d, n
 D, T, RHO, S2, DRAWS = 32, 64, 0.3, 6.0, 3000
 
 
+def layernorm_keys(rng: np.random.Generator, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """T keys LN(c + n_s) scaled to norm sqrt(d) (|c|^2 = RHO d, n_s ~ N(0, (1 - RHO) I_d)), and the
+    Gaussian keys c + n_s they are made of."""
+    c = rng.standard_normal(width)
+    c *= math.sqrt(RHO * width) / np.linalg.norm(c)
+    h = c + math.sqrt(1 - RHO) * rng.standard_normal((T, width))
+    x = h - h.mean(axis=1, keepdims=True)
+    return x * (math.sqrt(width) / np.linalg.norm(x, axis=1, keepdims=True)), h
+
+
 @pytest.fixture(scope="module")
 def measured() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(5)
     sig0 = math.sqrt(S2 / (1 - RHO))  # Gaussian keys: key-dependent logit variance S2 exactly
     out: dict[str, list[float]] = {"ln": [], "gauss": [], "p": [], "ln_q": [], "gauss_q": []}
     for _ in range(DRAWS):
-        c = rng.standard_normal(D)
-        c *= math.sqrt(RHO * D) / np.linalg.norm(c)
-        h = c + math.sqrt(1 - RHO) * rng.standard_normal((T, D))
-        x = h - h.mean(axis=1, keepdims=True)
-        x *= math.sqrt(D) / np.linalg.norm(x, axis=1, keepdims=True)
+        x, h = layernorm_keys(rng, D)
         gram = x @ x.T / D
         out["p"].append((gram.sum() - np.trace(gram)) / (T * (T - 1)))
         w = rng.standard_normal((16, D))
@@ -107,11 +113,7 @@ def row_pairs() -> dict[str, np.ndarray]:
     sig0 = math.sqrt(S2 / (1 - RHO))
     out: dict[str, list[float]] = {"rq": [], "rp": [], "p": []}
     for _ in range(DRAWS):
-        c = rng.standard_normal(D_PAIR)
-        c *= math.sqrt(RHO * D_PAIR) / np.linalg.norm(c)
-        h = c + math.sqrt(1 - RHO) * rng.standard_normal((T, D_PAIR))
-        x = h - h.mean(axis=1, keepdims=True)
-        x *= math.sqrt(D_PAIR) / np.linalg.norm(x, axis=1, keepdims=True)
+        x, _ = layernorm_keys(rng, D_PAIR)
         gram = x @ x.T / D_PAIR
         p = (gram.sum() - T) / (T * (T - 1))
         w1 = rng.standard_normal((8, D_PAIR))
