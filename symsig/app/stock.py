@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import validate
+from ..core.architecture import late_window
 from ..core.names import HF_ACTIVATIONS
 from ..core.results import Result
 
@@ -169,8 +170,8 @@ def window_keys(seq_len: int) -> int:
     """The key count at which the decoder verdict evaluates the causal map: the harmonic mean of the
     key counts n of the last quarter's queries, rounded. In the liquid phase (every stock model) E[Y2]
     is c / n to first order, so this point reproduces the window's mean IPR (docs/theory.md §6.4)."""
-    window = max(2, seq_len // 4)
-    return round(window / sum(1 / k for k in range(seq_len - window + 1, seq_len + 1)))
+    window = late_window(seq_len)
+    return round((window.stop - window.start) / sum(1 / k for k in range(window.start + 1, window.stop + 1)))
 
 
 def trajectory(s: Stock, name: str) -> dict[str, Any]:

@@ -22,6 +22,15 @@ FIGURE1: dict[str, Any] = dict(
 )
 
 
+def late_window(seq_len: int) -> slice:
+    """The positions a decoder is measured at: the last quarter of the sequence, at least 2 tokens.
+
+    Early causal queries see few keys; the late window is where a decoder's attention has the
+    context of a full sequence (docs/theory.md §6.4).
+    """
+    return slice(seq_len - max(2, seq_len // 4), seq_len)
+
+
 @dataclass(frozen=True)
 class UserActivation:
     """A user-supplied elementwise activation phi for the Python API.

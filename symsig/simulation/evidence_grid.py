@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..core import validate
-from ..core.architecture import FIGURE1
+from ..core.architecture import FIGURE1, late_window
 from ..core.names import EVIDENCE_ARCHITECTURES, EVIDENCE_SEEDS
 from ..core.progress import Progress
 from ..core.results import Result, jsonable
@@ -61,9 +61,9 @@ def cell_seed(arch: str, width: int, seq_len: int, beta: float) -> int:
 
 def _window_positions(seq_len: int) -> tuple[tuple[int, int], list[int]]:
     """The late window [T - T/4, T) (0-based) and the 1-based positions the theory averages."""
-    w = seq_len // 4
-    stride = max(1, w // POSITIONS)
-    return (seq_len - w, seq_len), list(range(seq_len, seq_len - w, -stride))[::-1]
+    window = late_window(seq_len)
+    stride = max(1, (window.stop - window.start) // POSITIONS)
+    return (window.start, window.stop), list(range(seq_len, window.start, -stride))[::-1]
 
 
 def _theory(arch: str, beta: float, seq_len: int | None, width: int | None, q0: float, rho0: float,

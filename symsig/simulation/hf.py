@@ -70,6 +70,7 @@ import numpy as np
 import sympy as sp
 
 from ..core import validate
+from ..core.architecture import late_window
 from ..core.names import MODELS
 from ..core.results import OPTIONAL, Result
 from ..core.stats import mean_err
@@ -351,7 +352,7 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                theory_positions: int | None = None, width_theory: bool = False) -> CrossCheck:
     """Run ``seeds`` re-initialised stock models and the matching theory (module docstring).
 
-    GPT-2 measures the last quarter of the tokens (max(2, T // 4) of them) and the
+    GPT-2 measures the last quarter of the tokens (:func:`~symsig.core.architecture.late_window`) and the
     theory averages every key count of that window (``theory_positions`` k: k evenly spaced ones).
     """
     model = validate.choice("model", model, MODELS)
@@ -379,9 +380,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     if width_theory:
         _block_map(model, extra_biases, True)  # composed (and checked) before any work
 
-    n_win = seq_len if model == "bert" else max(2, seq_len // 4)
-    window = slice(seq_len - n_win, seq_len)
-    positions = window_positions(seq_len - n_win + 1, seq_len, k_pos)
+    window = slice(0, seq_len) if model == "bert" else late_window(seq_len)
+    positions = window_positions(window.start + 1, seq_len, k_pos)
     net = build_model(model, width=width, seq_len=seq_len, depth=depth, heads=heads, mlp_width=m)
     samples = run_model(net, model, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2, sigma_o2=so2,
                         alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, seeds=seeds, seed=seed,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.architecture import late_window
 from .hf import measure
 
 #: model_type of the encoders (everything else is measured as a decoder).
@@ -41,7 +42,7 @@ def measure_stock(config: dict[str, Any], *, seq_len: int, seeds: int = 4, seed:
     import torch
 
     torch.set_num_threads(1)
-    window = slice(0, seq_len) if config["model_type"] in ENCODERS else slice(seq_len - max(2, seq_len // 4), seq_len)
+    window = slice(0, seq_len) if config["model_type"] in ENCODERS else late_window(seq_len)
     runs = []
     for i in range(seeds):
         net = build(config, seed + i)

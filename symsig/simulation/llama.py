@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..core import validate
+from ..core.architecture import late_window
 from ..core.names import HF_ACTIVATIONS, LLAMA_MODELS
 from ..core.stats import mean_err
 from ..core.validate import InputError
@@ -191,9 +192,8 @@ def crosscheck(*, model: str = "llama", width: int, seq_len: int, depth: int, be
     seeds, seed = validate.integer("seeds", seeds, 1), validate.integer("seed", seed, 0)
     k_pos = None if theory_positions is None else validate.integer("theory_positions", theory_positions, 1)
 
-    n_win = max(2, seq_len // 4) if causal else seq_len
-    window = slice(seq_len - n_win, seq_len)
-    positions = window_positions(seq_len - n_win + 1, seq_len, k_pos) if causal else None
+    window = late_window(seq_len) if causal else slice(0, seq_len)
+    positions = window_positions(window.start + 1, seq_len, k_pos) if causal else None
     net = build_model(model, width=width, seq_len=seq_len, depth=depth, heads=heads, mlp_width=m,
                       activation=activation, rope=rope)
     samples = run_model(net, model, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_o2=so2, alpha_sa=a_sa,

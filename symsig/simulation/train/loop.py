@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ...core.architecture import late_window
 from ..stack import token_stats
 from . import data
 from .config import RunConfig
@@ -65,8 +66,7 @@ def device_of(name: str) -> torch.device:
 
 def window_of(seq_len: int, causal: bool) -> slice:
     """Positions measured: all (encoder) or the last quarter (causal, at least 2)."""
-    n = seq_len if not causal else max(2, seq_len // 4)
-    return slice(seq_len - n, seq_len)
+    return late_window(seq_len) if causal else slice(0, seq_len)
 
 
 def measure(hidden: list[torch.Tensor], atts: list[torch.Tensor], window: slice) -> dict[str, np.ndarray]:
