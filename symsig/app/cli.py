@@ -146,7 +146,8 @@ def _cmd_crosscheck(args: argparse.Namespace) -> Any:
     from ..simulation.hf import crosscheck, plot
 
     keys = ("model", "width", "seq_len", "depth", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2",
-            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions", "width_theory")
+            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions", "width_theory",
+            "cross_positions")
     kwargs = {k: getattr(args, k) for k in keys}
     for k in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2", "alpha_sa", "alpha_mlp", "rho0", "q0"):
         kwargs[k] = float(kwargs[k])
@@ -353,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="zero the biases the theory does not have (b_Q, b_K, b_O)")
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
     width_options.add_theory(cmd)
+    cmd.add_argument("--cross-positions", dest="cross_positions", action="store_true",
+                     help="GPT-2: add the decoder theory with the tokens' cross-position Gram (theory_cross_* "
+                          "columns; with --width-theory also theory_cross_width_*; docs/theory.md §6.4)")
     _add_common(cmd, dps=False)
     cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
 

@@ -165,6 +165,34 @@ def _u_range(var: float, n: float) -> tuple[float, float]:
     return float(u[i_lo]), float(u[i_hi])
 
 
+def _pair_grid(v1: float, v2: float, c: float, n1: int, n2: int,
+               pairs: tuple[tuple[int, int], ...]) -> tuple[dict, np.ndarray, np.ndarray, float]:
+    """The (u, u') grid of the two-row integrals: ({(j, k): B_jk}, log L2, 1 - L of row 2, cell area).
+
+    Row 1 has n1 keys, row 2 n2 >= n1 (the u and u' ranges follow each row's key count); v1 > 0.
+    """
+    s1 = math.sqrt(v1)
+    a = c / s1
+    vperp = max(v2 - a * a, 0.0)
+    n = max(n1, n2)
+    z, wz = _z_grid(max(s1, abs(a)), n)
+    u1 = np.linspace(*_u_range(v1, n1), _N_U)
+    u2 = np.linspace(*_u_range(v2, n2), _N_U)
+    y = u2[:, None] + a * z                                   # (N_u, M) conditional means of x'
+    ks = tuple(sorted({k for _, k in pairs} | {-1}))
+    hk = _smoothed(ks, vperp, n, float(y.min()), float(y.max()))
+    hmat = {k: hk[k](y) * wz for k in hk}                   # weights folded into the row-2 side
+    x1 = u1[:, None] + s1 * z
+    gmat = _g_family(tuple(sorted({j for j, _ in pairs} | {-1})), x1)
+    b = {(j, k): gmat[j] @ hmat[k].T for j, k in pairs}
+    om1 = gmat[-1] @ wz
+    om2 = hmat[-1].sum(axis=1)
+    om = om1[:, None] + om2[None, :] - gmat[-1] @ hmat[-1].T   # 1 - L2 without cancellation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll = np.where(om < 0.5, np.log1p(-np.minimum(om, 0.5)), np.log(np.maximum(b[(0, 0)], 1e-300)))
+    return b, ll, om2, (u1[1] - u1[0]) * (u2[1] - u2[0])
+
+
 @lru_cache(maxsize=4096)
 def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
     """The two-row moments of the module docstring at logit covariance [[v1, c], [c, v2]], n keys.
@@ -183,26 +211,9 @@ def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
         return {"X": 1.0 / n, "A2A": y2a / n if v2 == 0 else 1.0 / n**2, "XX": 1.0 / n**2,
                 "Y2X": y2a / n, "Y2Y2": y2a * y2b, "A3A": y3a / n if v2 == 0 else 1.0 / n**3,
                 "A2A2": y2a * y2b / n}
-    s1 = math.sqrt(v1)
-    a = c / s1
-    vperp = max(v2 - a * a, 0.0)
-    z, wz = _z_grid(max(s1, abs(a)), n)
-    u1 = np.linspace(*_u_range(v1, n), _N_U)
-    u2 = np.linspace(*_u_range(v2, n), _N_U)
-    h1, h2 = u1[1] - u1[0], u2[1] - u2[0]
-    y = u2[:, None] + a * z                                   # (N_u, M) conditional means of x'
-    hk = _smoothed((-1, 0, 1, 2, 3), vperp, n, float(y.min()), float(y.max()))
-    hmat = {k: hk[k](y) * wz for k in hk}                   # weights folded into the row-2 side
-    x1 = u1[:, None] + s1 * z
-    gmat = _g_family((-1, 0, 1, 2, 3), x1)
-    b = {(j, k): gmat[j] @ hmat[k].T for j, k in ((1, 1), (2, 1), (2, 2), (3, 1), (2, 0), (0, 2), (0, 0))}
-    om1 = gmat[-1] @ wz
-    om2 = hmat[-1].sum(axis=1)
-    om = om1[:, None] + om2[None, :] - gmat[-1] @ hmat[-1].T   # 1 - L2 without cancellation
+    b, ll, _, area = _pair_grid(v1, v2, c, n, n, ((1, 1), (2, 1), (2, 2), (3, 1), (2, 0), (0, 2), (0, 0)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ll = np.where(om < 0.5, np.log1p(-np.minimum(om, 0.5)), np.log(np.maximum(b[(0, 0)], 1e-300)))
         p1, p2 = np.exp((n - 1.0) * ll), np.exp((n - 2.0) * ll)
-    area = h1 * h2
 
     def integral(f: np.ndarray) -> float:
         return float(np.nan_to_num(f).sum()) * area
@@ -217,6 +228,29 @@ def pair_moments(v1: float, v2: float, c: float, n: int) -> dict[str, float]:
         "Y2X": a3a + integral(0.5 * n * (n - 1.0) * b[(2, 0)] * b[(1, 1)] * p2),
         "Y2Y2": a2a2 + integral(n * (n - 1.0) * b[(2, 0)] * b[(0, 2)] * p2),
     }
+
+
+@lru_cache(maxsize=4096)
+def nested_overlap(v1: float, v2: float, c: float, n1: int, n2: int) -> float:
+    """X = E sum_{s <= n1} A_s A'_s for two causal rows: row 1 attends to keys 1..n1, row 2 to keys
+    1..n2 (n2 >= n1, its first n1 keys shared); logit covariance [[v1, c], [c, v2]] on a shared key,
+    row 2's other keys independent of row 1 (variance v2). With one more Laplace factor per extra key,
+
+        X = n1 int B_11 L2^(n1 - 1) L'^(n2 - n1),   L'(u') = E exp(-e^(u' + x')),
+
+    on the grid of :func:`pair_moments` (the same precision; n2 = n1 is its ``X``).
+    """
+    if not (v1 >= 0 and v2 >= 0 and c * c <= v1 * v2 * (1 + 1e-12) and 1 <= n1 <= n2
+            and int(n1) == n1 and int(n2) == n2):
+        raise InputError(f"need a covariance matrix and 1 <= n1 <= n2, got v1={v1}, v2={v2}, c={c}, n1={n1}, n2={n2}")
+    n1, n2 = int(n1), int(n2)
+    if v1 == 0 or v2 == 0 or n1 == 1:  # A_1 = 1 or a uniform row: E A'_s = 1/n2 (row 2 is exchangeable)
+        return 1.0 / n2
+    b, ll, om2, area = _pair_grid(v1, v2, c, n1, n2, ((1, 1), (0, 0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extra = (n2 - n1) * np.log1p(-np.minimum(om2, 1.0))
+        f = n1 * b[(1, 1)] * np.exp((n1 - 1.0) * ll + extra[None, :])
+    return float(np.nan_to_num(f).sum()) * area
 
 
 @lru_cache(maxsize=4096)

@@ -136,18 +136,30 @@ def _final_layernorm() -> Any:
 def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float, sigma_v2: float,
            sigma_b2: float, sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
            rho0: float = 0.3, q0: float = 1.0, extra_biases: bool = True,
-           positions: np.ndarray | None = None, width: int | None = None) -> dict[str, np.ndarray]:
+           positions: np.ndarray | None = None, width: int | None = None,
+           cross_positions: bool = False) -> dict[str, np.ndarray]:
     """Theory per layer l = 0..depth: arrays ``q``, ``p``, ``rho`` (length depth + 1)
     and ``Y2`` (length depth; entry l-1 = attention of block l).
 
     BERT starts at LN(x) = (1, rho0); GPT-2 at (q0, rho0 q0) and ends with ln_f
     (q <- 1, p <- p / q).  For GPT-2 the map is iterated per key count n in
     ``positions`` (default: T) and q, p, rho, Y2 are averaged over them. ``width`` d: the attention
-    and the LayerNorms at first order in 1/d (:func:`theory_block`).
+    and the LayerNorms at first order in 1/d (:func:`theory_block`). ``cross_positions`` (GPT-2, d -> infinity):
+    the decoder theory with the tokens' cross-position Gram (:mod:`symsig.analysis.positions`) over the
+    late window (:func:`~symsig.core.architecture.late_window`); ``positions`` is then unused.
     """
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
     params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns,
               *(() if width is None else (width,)))
+    if cross_positions:
+        from ..analysis.positions import propagate_positions
+
+        if model != "gpt2" or width is not None:
+            raise InputError("the cross-position theory is GPT-2's (a decoder) at d -> infinity")
+        out = propagate_positions(theory_block(model, extra_biases), values=dict(zip(ARGS[2:-1], params[:-1])),
+                                  seq_len=seq_len, depth=depth, q0=q0, rho0=rho0, window=late_window(seq_len),
+                                  final=LayerNorm())
+        return {k: out[k] for k in ("q", "p", "rho", "Y2")}
     out = iterate(_block_map(model, extra_biases, width is not None), params, np.full_like(ns, 1.0 if model == "bert" else q0), rho0,
                   depth).arrays()
     qa, pa = out["q"], out["p"]
@@ -284,6 +296,8 @@ class CrossCheck(Result):
     token positions measured; ``theory_positions`` = key counts n the theory
     averages over (GPT-2). ``theory_width_*`` (opt-in, one head): the theory with the
     attention at first order in 1/d at the model's width (absent from the JSON otherwise).
+    ``theory_cross_*`` (opt-in, GPT-2): the decoder theory with the cross-position Gram;
+    ``theory_cross_width_*``: that plus the width terms (both opt-ins given).
     """
 
     model: str
@@ -304,6 +318,12 @@ class CrossCheck(Result):
     theory_width_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_width_q: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_width_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_q: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_width_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_width_q: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_width_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
     _per_layer = ("rho", "rho_err", "theory_rho", "q", "q_err", "theory_q", "Y2", "Y2_err", "theory_Y2")
 
 
@@ -349,11 +369,15 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
                heads: int = 1, mlp_width: int | None = None, rho0: float = 0.3, q0: float = 1.0,
                seeds: int = 4, seed: int = 0, extra_biases: bool = True,
-               theory_positions: int | None = None, width_theory: bool = False) -> CrossCheck:
+               theory_positions: int | None = None, width_theory: bool = False,
+               cross_positions: bool = False) -> CrossCheck:
     """Run ``seeds`` re-initialised stock models and the matching theory (module docstring).
 
     GPT-2 measures the last quarter of the tokens (:func:`~symsig.core.architecture.late_window`) and the
     theory averages every key count of that window (``theory_positions`` k: k evenly spaced ones).
+    ``cross_positions`` (GPT-2): also the decoder theory with the cross-position Gram (theory_cross_*;
+    :mod:`symsig.analysis.positions`), and with ``width_theory`` its first-order sum with the width
+    terms (theory_cross_width_* = theory_cross_* + theory_width_* - theory_*).
     """
     model = validate.choice("model", model, MODELS)
     width = validate.integer("width", width, 2)
@@ -379,6 +403,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         raise InputError("width theory: the finite-width correction is derived for one head (give heads = 1)")
     if width_theory:
         _block_map(model, extra_biases, True)  # composed (and checked) before any work
+    if cross_positions and model != "gpt2":
+        raise InputError("cross_positions: the cross-position theory is for the decoder (model gpt2)")
 
     window = slice(0, seq_len) if model == "bert" else late_window(seq_len)
     positions = window_positions(window.start + 1, seq_len, k_pos)
@@ -393,6 +419,11 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     th_w = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
                   sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
                   positions=positions if model == "gpt2" else None, width=width) if width_theory else {}
+    th_x = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
+                  sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
+                  cross_positions=True) if cross_positions else {}
+    # first order in both corrections: their effects add (docs/finite_width.md §9.3)
+    th_xw = {k: th_x[k] + th_w[k] - th[k] for k in th_x} if th_x and th_w else {}
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / stats["rho"][1][1:]
@@ -407,7 +438,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         Y2=list(stats["Y2"][0]), Y2_err=list(stats["Y2"][1]), theory_Y2=list(th["Y2"]),
         window=[window.start, window.stop - 1],
         theory_positions=[int(v) for v in positions] if model == "gpt2" else [seq_len],
-        settings=settings, **{f"theory_width_{k}": list(v) for k, v in th_w.items() if k in ("rho", "q", "Y2")})
+        settings=settings, **{f"theory_{name}_{k}": list(v) for name, t in (("width", th_w), ("cross", th_x), ("cross_width", th_xw))
+                              for k, v in t.items() if k in ("rho", "q", "Y2")})
 
 
 def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
@@ -423,9 +455,16 @@ def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
     ax1.errorbar(layers, result.rho, yerr=result.rho_err, fmt="o", ms=4, capsize=2, label=f"HF {result.model}")
     ax1.plot(layers, result.theory_rho, "-", label="theory (finite T)")
+    extra = [(name, getattr(result, f"theory_{key}_rho"), getattr(result, f"theory_{key}_Y2"))
+             for key, name in (("width", "finite T, d"), ("cross", "cross-position"), ("cross_width", "cross-position, d"))
+             if getattr(result, f"theory_{key}_rho") is not None]
+    for name, rho_th, _ in extra:
+        ax1.plot(layers, rho_th, "--", label=f"theory ({name})")
     ax1.set(xlabel="layer", ylabel="rho (mean cosine)")
     ax2.errorbar(layers[1:], result.Y2, yerr=result.Y2_err, fmt="o", ms=4, capsize=2, label="model")
     ax2.plot(layers[1:], result.theory_Y2, "-", label="theory")
+    for name, _, y2_th in extra:
+        ax2.plot(layers[1:], y2_th, "--", label=name)
     ax2.set(xlabel="layer", ylabel="attention IPR Y2")
     for ax in (ax1, ax2):
         ax.legend(fontsize=8)

@@ -143,3 +143,43 @@ def test_k4_vanishes_with_the_logits() -> None:
     assert abs(fw.row_moments(1e-6, 64)["K4"]) < 1e-8
     assert special.rem_y2_kurt(0, 64) is not None and fw.row_moment_np("K4")(0.0, 64) == 0.0
     assert fw.row_moment_np("A2E2")(0.0, 64) == 1 / 64 and fw.row_moments(1e-9, 64)["A2E2"] == pytest.approx(1 / 64, rel=1e-7)
+
+
+# ----------------------------------------------------------------------------- nested overlap (causal rows)
+
+
+@settings(max_examples=4, deadline=None)
+@given(S2_PAIR, st.floats(0.05, 0.95), N)
+def test_nested_overlap_limits(s2: float, r: float, n: int) -> None:
+    """n2 = n1 is the pair moment X; independent rows, or a row with one key, give 1/n2."""
+    assert fw.nested_overlap(s2, s2, r * s2, n, n) == pytest.approx(fw.pair_moments(s2, s2, r * s2, n)["X"], rel=1e-12)
+    assert fw.nested_overlap(s2, 0.7 * s2, 0.0, n, 2 * n) == pytest.approx(1 / (2 * n), rel=1e-8)
+    assert fw.nested_overlap(s2, s2, r * s2, 1, n) == 1 / n
+
+
+@pytest.mark.parametrize("v1,v2,r,n1,n2", [(1.5, 1.3, 0.45, 16, 64), (4.0, 3.0, 0.8, 5, 9)])
+def test_nested_overlap_against_brute_force(v1: float, v2: float, r: float, n1: int, n2: int) -> None:
+    """Two causal rows, 400,000 draws: the extra keys of row 2 lower X below the n1-key pair
+    moment, which the same statistic rejects."""
+    rng = np.random.default_rng(11)
+    m = 400_000
+    c = r * math.sqrt(v1 * v2)
+    u = rng.standard_normal((m, n1))
+    x1 = math.sqrt(v1) * u
+    shared = (c / math.sqrt(v1)) * u + math.sqrt(v2 - c * c / v1) * rng.standard_normal((m, n1))
+    x2 = np.concatenate([shared, math.sqrt(v2) * rng.standard_normal((m, n2 - n1))], axis=1)
+    a = np.exp(x1 - x1.max(1, keepdims=True))
+    a /= a.sum(1, keepdims=True)
+    b = np.exp(x2 - x2.max(1, keepdims=True))
+    b /= b.sum(1, keepdims=True)
+    xs = (a * b[:, :n1]).sum(1)
+    se = xs.std() / math.sqrt(m)
+    assert abs(fw.nested_overlap(v1, v2, c, n1, n2) - xs.mean()) <= 4 * se
+    assert abs(fw.pair_moments(v1, v2, c, n1)["X"] - xs.mean()) > 20 * se
+
+
+def test_nested_overlap_rejects_bad_input() -> None:
+    with pytest.raises(InputError):
+        fw.nested_overlap(1.0, 1.0, 0.5, 8, 4)
+    with pytest.raises(InputError):
+        fw.nested_overlap(1.0, 1.0, 2.0, 4, 8)
