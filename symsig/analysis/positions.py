@@ -22,8 +22,9 @@ phase: there the weights depend on the keys' logit spread only, whatever its str
 
 (:func:`symsig.numerics.finite_width.nested_overlap`). Dense layers act entrywise, a LayerNorm
 gives the cosines P / sqrt(Q_s Q_u), and an Activation needs equal norms (it follows a LayerNorm
-and a Dense here). The frozen phase is not covered by the closure: there the largest logits decide,
-and the position structure of the key overlaps (not only their mean) matters.
+and a Dense here). In the frozen phase the closure is an approximation: there the largest logits
+decide, and the position structure of the key overlaps, not only their mean, can matter.
+d -> infinity: no finite-width terms (crosscheck adds them to first order, docs/finite_width.md §9.3).
 """
 from __future__ import annotations
 
@@ -35,16 +36,12 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..core import validate
-from ..core.architecture import Architecture
 from ..core.progress import track
 from ..core.validate import InputError
 from ..numerics.compile import compile_np, eval_np
 from ..numerics.finite_width import nested_overlap
-from ..theory.blocks import build
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
-from ..theory.symbols import PARAMS, n, p, q
-from .propagate import LateTokens
+from ..theory.symbols import n, p, q
 
 #: Symbols standing for the attention's moments in its output map (:meth:`Attention.output`).
 _Y2, _X = sp.symbols("Y2_moment X_moment")
@@ -103,11 +100,12 @@ class PositionKernel:
         self.grid = np.asarray(grid, dtype=int)
         self.seq_len = seq_len
         self.weights = interpolation(self.grid, seq_len)
+        self._names = tuple(sorted(self.values, key=str))   # argument order of the compiled maps
+        self._vals = [self.values[k] for k in self._names]
 
     # -- entrywise layers: the library's (q, p) map, with q the geometric mean of a pair's norms
     def _pointwise(self, layer: Layer, s: GridState) -> GridState:
-        fn = _compiled(layer, tuple(sorted(self.values, key=str)))
-        vals = [self.values[k] for k in sorted(self.values, key=str)]
+        fn, vals = _compiled(layer, self._names), self._vals
         if isinstance(layer, Activation) and np.ptp(s.Q) > 1e-12 * np.abs(s.Q).max():
             raise InputError("an Activation on tokens of unequal norms is not a (q, p) map")
         q_pair = np.sqrt(np.outer(s.Q, s.Q))
@@ -115,18 +113,17 @@ class PositionKernel:
         p_new = eval_np(fn, q_pair, s.P, *vals)[1]
         return GridState(q_new, p_new)
 
-    def __call__(self, layer: Layer, s: GridState) -> tuple[GridState, list[float]]:
-        """The state after ``layer`` and the (attention, the state it read) of its attentions, in order."""
+    def __call__(self, layer: Layer, s: GridState) -> tuple[GridState, list[tuple[Attention, GridState]]]:
+        """The state after ``layer``, and each of its attentions with the state it read, in order."""
         if isinstance(layer, Serial):
-            y2: list[Any] = []
+            reads: list[tuple[Attention, GridState]] = []
             for sub in layer.layers:
                 s, rec = self(sub, s)
-                y2 += rec
-            return s, y2
+                reads += rec
+            return s, reads
         if isinstance(layer, Residual):
             out, rec = self(layer.branch, s)
-            fn = _residual(layer.alpha, tuple(sorted(self.values, key=str)))
-            vals = [self.values[k] for k in sorted(self.values, key=str)]
+            fn, vals = _residual(layer.alpha, self._names), self._vals
             q_new, _ = eval_np(fn, s.Q, s.Q, out.Q, out.Q, *vals)
             _, p_new = eval_np(fn, s.Q, s.P, out.Q, out.P, *vals)
             return GridState(q_new, p_new), rec
@@ -151,38 +148,33 @@ class PositionKernel:
             out = (cum[r - 1, c - 1] - diag[lo - 1]) / count
         return np.where(count > 0, out, 0.0)
 
-    def _attention(self, layer: Attention, s: GridState) -> tuple[GridState, list[Any]]:
+    def _attention(self, layer: Attention, s: GridState) -> tuple[GridState, list[tuple[Attention, GridState]]]:
         if not layer.finite_t or layer.gain_control or layer.width is not None or layer.n_states is None:
             raise InputError("the position kernel needs Attention(finite_t=True, n_states=n) without gain control or width")
         if np.ptp(s.Q) > 1e-12 * np.abs(s.Q).max():
             raise InputError("the position kernel's attention reads tokens of equal norm (after a LayerNorm)")
-        qv = float(s.Q[0])
-        names = tuple(sorted(self.values, key=str))
-        vals = [self.values[k] for k in names]
-        out_fn, s2_fn, rho_fn = _attention_maps(layer, names)
+        qv, vals = float(s.Q[0]), self._vals
+        out_fn, s2_fn, rho_fn = _attention_maps(layer, self._names)
         g = self.grid
         cross = self.key_means(s, g, g)
         pbar = np.diag(cross).copy()
         s2 = eval_np(s2_fn, qv, pbar, *vals)[0]
         rho = eval_np(rho_fn, qv, s.P, *vals)[0]
-        y2 = eval_np(_y2(layer, names), qv, pbar, g.astype(float), *vals)[0]
+        y2 = eval_np(_y2(layer, self._names), qv, pbar, g.astype(float), *vals)[0]
         x = np.empty((g.size, g.size))
         for i in range(g.size):
             for j in range(i, g.size):
                 c = float(np.clip(rho[i, j], -1.0, 1.0)) * math.sqrt(s2[i] * s2[j])
                 x[i, j] = x[j, i] = nested_overlap(float(s2[i]), float(s2[j]), c, int(g[i]), int(g[j]))
-        q_new = eval_np(out_fn, qv, pbar, y2, 0.0, *vals)[0]
+        q_new = eval_np(out_fn, qv, pbar, y2, 0.0, *vals)[0]     # q' reads Y2 only, p' reads X only
         p_new = eval_np(out_fn, qv, cross, 0.0, x, *vals)[1]
         return GridState(q_new, p_new), [(layer, s)]
 
     def window_y2(self, layer: Attention, s: GridState, window: slice) -> float:
         """Mean Y2 of the queries in ``window`` (0-based slice) for the attention ``layer`` reading ``s``."""
-        names = tuple(sorted(self.values, key=str))
-        vals = [self.values[k] for k in names]
         ts = np.arange(window.start + 1, window.stop + 1)
         pbar = np.diag(self.key_means(s, ts, ts))
-        fn = _y2(layer, names)
-        return float(np.mean(eval_np(fn, float(s.Q[0]), pbar, ts.astype(float), *vals)[0]))
+        return float(np.mean(eval_np(_y2(layer, self._names), float(s.Q[0]), pbar, ts.astype(float), *self._vals)[0]))
 
     def window_stats(self, s: GridState, window: slice) -> tuple[float, float, float]:
         """(q, p, rho) of the tokens in ``window``: mean norm, mean overlap and mean cosine of distinct pairs."""
@@ -250,37 +242,3 @@ def propagate_positions(block: Layer, *, values: dict[sp.Symbol, float], seq_len
     arr = np.array(stats)
     return {"q": arr[:, 0], "p": arr[:, 1], "rho": arr[:, 2], "Y2": np.array(y2)}
 
-
-def late_tokens_kernel(*, window: int = 50, depth: int = 50, rho0: Any = 0.3, q0: Any = 1.0,
-                       grid: Any = None, **architecture: Any) -> LateTokens:
-    """The decoder theory of :func:`symsig.analysis.propagate.late_tokens` with the tokens'
-    cross-position overlap (module docstring): the last ``window`` tokens of a length-T sequence,
-    ``rho`` the mean cosine of their distinct pairs, ``Y2`` the mean IPR of their queries.
-
-    Needs ``seq_len``; d -> infinity only (``width`` raises). ``grid``: the 1-based positions the
-    Gram matrix is kept on (default :func:`default_grid`: 27 positions at T = 256; a grid twice as
-    fine moves rho by 1e-5 and Y2 by 5e-5 relative at GPT-2's setting over 12 blocks). Costs one
-    nested overlap (about 7 ms) per pair of grid positions and attention: ~1 s per block at T = 256.
-    """
-    arch = Architecture(**architecture)
-    if arch.seq_len is None:
-        raise InputError("late_tokens_kernel needs seq_len (the exact finite-T theory)")
-    if arch.width is not None:
-        raise InputError("late_tokens_kernel is a d -> infinity theory (leave width out)")
-    window = validate.integer("window", window, 2)
-    if window > arch.seq_len:
-        raise InputError(f"window must be <= seq_len = {arch.seq_len}, got {window}")
-    depth = validate.integer("depth", depth, 1)
-    q0 = validate.positive("q0", q0)
-    rho0 = validate.interval("rho0", rho0, 0, 1)
-    win = slice(arch.seq_len - window, arch.seq_len)
-    if grid is not None:
-        grid = np.unique(np.asarray(grid, dtype=int))
-        if grid[0] != 1 or grid[-1] != arch.seq_len:
-            raise InputError(f"grid must run from 1 to seq_len = {arch.seq_len}")
-    block = build(arch.block, arch.activation, finite_t=True, causal=True)
-    values = dict(zip(PARAMS, arch.params()))
-    out = propagate_positions(block, values=values, seq_len=arch.seq_len, depth=depth, q0=float(q0),
-                              rho0=float(rho0), window=win, grid=grid)
-    return LateTokens(*(out[k].tolist() for k in ("q", "p", "rho", "Y2")),
-                      positions=list(range(win.start + 1, win.stop + 1)))

@@ -14,7 +14,8 @@ from ..core.results import Result
 from ..core.validate import InputError
 from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, iterate
-from ..theory.blocks import BlockMap, architecture_map
+from ..theory.blocks import BlockMap, architecture_map, build
+from ..theory.symbols import PARAMS
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ def late_tokens(
     depth: int = 50,
     rho0: Any = 0.3,
     q0: Any = 1.0,
+    cross_positions: bool = False,
+    grid: Any = None,
     **architecture: Any,
 ) -> LateTokens:
     """Decoder (causal) theory for the last ``window`` tokens of a length-T sequence.
@@ -211,6 +214,14 @@ def late_tokens(
     the per-position rho_l(t) = p_l(t)/q_l(t) and Y2_l(t) (not the ratio of averaged
     p and q). The paper's Figure 12: T = 512, window = 50. With ``width`` each position and layer
     costs about 30 ms (window 50, depth 50: about 75 s; a stride trades accuracy for speed).
+
+    ``cross_positions``: the theory with the tokens' cross-position Gram instead of each position's
+    own geometry (:mod:`symsig.analysis.positions`; docs/theory.md §6.4): rho is the mean cosine of
+    the window's distinct pairs, Y2 the mean over its queries, d -> infinity only, every window
+    position counts (no stride). ``grid``: the 1-based positions its Gram is kept on (default
+    :func:`~symsig.analysis.positions.default_grid`, 27 positions at T = 256; twice as fine moves rho
+    by 1e-5 and Y2 by 5e-5 relative in GPT-2's setting over 12 blocks). Cost: one nested overlap
+    (7-15 ms) per pair of grid positions and attention, about 1-8 s per block at T = 256-512.
     """
     arch = Architecture(**architecture)
     if arch.seq_len is None:
@@ -219,6 +230,31 @@ def late_tokens(
     stride = validate.integer("stride", stride, 1)
     if window > arch.seq_len:
         raise InputError(f"window must be <= seq_len = {arch.seq_len}, got {window}")
+    if cross_positions:
+        return _late_tokens_cross(arch, window, stride, depth, rho0, q0, grid)
     positions = list(range(arch.seq_len, arch.seq_len - window, -stride))[::-1]
     out = causal_positions(positions=positions, depth=depth, rho0=rho0, q0=q0, **arch.to_dict())
     return LateTokens(*(out[k].mean(axis=1).tolist() for k in ("q", "p", "rho", "Y2")), positions=positions)
+
+
+def _late_tokens_cross(arch: Architecture, window: int, stride: int, depth: Any, rho0: Any, q0: Any,
+                       grid: Any) -> LateTokens:
+    """:func:`late_tokens` with ``cross_positions`` (arguments validated there but these)."""
+    from .positions import propagate_positions
+
+    if stride != 1 or window < 2:
+        raise InputError("cross_positions: the window needs 2 or more tokens, every one of them (stride 1)")
+    if arch.width is not None:
+        raise InputError("cross_positions is a d -> infinity theory (leave width out)")
+    depth = validate.integer("depth", depth, 1)
+    check_start(q0, rho0, arch.seq_len)
+    if grid is not None:
+        grid = np.unique(np.asarray(grid, dtype=int))
+        if grid[0] != 1 or grid[-1] != arch.seq_len:
+            raise InputError(f"grid must run from 1 to seq_len = {arch.seq_len}")
+    win = slice(arch.seq_len - window, arch.seq_len)
+    block = build(arch.block, arch.activation, finite_t=True, causal=True)
+    out = propagate_positions(block, values=dict(zip(PARAMS, arch.params())), seq_len=arch.seq_len, depth=depth,
+                              q0=float(q0), rho0=float(rho0), window=win, grid=grid)
+    return LateTokens(*(out[k].tolist() for k in ("q", "p", "rho", "Y2")),
+                      positions=list(range(win.start + 1, win.stop + 1)))

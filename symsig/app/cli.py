@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from ..core.architecture import FIGURE1
 from ..core import validate
-from ..core.names import ACTIVATIONS, BLOCKS, MODELS
+from ..core.names import ACTIVATIONS, BLOCKS
 from . import width_options, zone_options
 from .argv import join_negative_numbers
 
@@ -140,21 +140,6 @@ def _cmd_gradient(args: argparse.Namespace) -> Any:
 
     return gradient(beta=args.beta, rho=args.rho, q=args.q, seq_len=args.seq_len, sigma_v2=args.sigma_v2, dps=args.dps,
                     width=args.theory_width)
-
-
-def _cmd_crosscheck(args: argparse.Namespace) -> Any:
-    from ..simulation.hf import crosscheck, plot
-
-    keys = ("model", "width", "seq_len", "depth", "beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2",
-            "alpha_sa", "alpha_mlp", "heads", "mlp_width", "rho0", "q0", "seeds", "seed", "theory_positions", "width_theory",
-            "cross_positions")
-    kwargs = {k: getattr(args, k) for k in keys}
-    for k in ("beta", "sigma_w2", "sigma_v2", "sigma_b2", "sigma_o2", "alpha_sa", "alpha_mlp", "rho0", "q0"):
-        kwargs[k] = float(kwargs[k])
-    result = crosscheck(**kwargs, extra_biases=not args.no_extra_biases)
-    if args.plot:
-        plot(result, args.plot)
-    return result
 
 
 def _cmd_check(args: argparse.Namespace) -> Any:
@@ -328,37 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_gradient, table=_table_scalars)
 
-    cmd = command("crosscheck", "theory against stock Hugging Face BERT / GPT-2 re-initialised with the theory's scalings")
-    cmd.add_argument("--model", choices=MODELS, default="bert", help="bert (post-LN encoder) or gpt2 (pre-LN decoder)")
-    cmd.add_argument("--width", type=int, default=256, metavar="D", help="hidden size d >= 2")
-    cmd.add_argument("--seq-len", dest="seq_len", type=int, default=512, metavar="T", help="sequence length T >= 4")
-    cmd.add_argument("--depth", type=int, default=12, metavar="L", help="number of blocks L >= 1")
-    cmd.add_argument("--beta", type=_number, default="0.5", metavar="X", help=_ARCH_HELP["beta"])
-    for name, default, text in (
-            ("sigma_w2", "0.2", _ARCH_HELP["sigma_w2"]), ("sigma_v2", "0.2", _ARCH_HELP["sigma_v2"]),
-            ("sigma_b2", "4e-4", _ARCH_HELP["sigma_b2"]),
-            ("sigma_o2", "1", "attention output projection variance times d, >= 0 (1 keeps the Gram matrix)"),
-            ("alpha_sa", "1", "residual strength around the attention, > 0"),
-            ("alpha_mlp", "1", "residual strength around the MLP, > 0"),
-            ("rho0", "0.3", "input cosine similarity, 0 <= rho_0 <= 1"),
-            ("q0", "1", "input squared norm per feature q_0 > 0")):
-        cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=_number, default=default, metavar="X", help=text)
-    cmd.add_argument("--heads", type=int, default=1, metavar="H", help="attention heads (must divide the width)")
-    cmd.add_argument("--mlp-width", dest="mlp_width", type=int, default=None, metavar="M",
-                     help="MLP intermediate size (default: the width)")
-    cmd.add_argument("--seeds", type=int, default=4, metavar="S", help="independent re-initialisations (>= 2 for errors)")
-    cmd.add_argument("--seed", type=int, default=0, metavar="K", help="random seed K >= 0")
-    cmd.add_argument("--theory-positions", dest="theory_positions", type=int, default=None, metavar="K",
-                     help="GPT-2: the theory averages K evenly spaced key counts of the late window (default: all)")
-    cmd.add_argument("--no-extra-biases", dest="no_extra_biases", action="store_true",
-                     help="zero the biases the theory does not have (b_Q, b_K, b_O)")
-    cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
-    width_options.add_theory(cmd)
-    cmd.add_argument("--cross-positions", dest="cross_positions", action="store_true",
-                     help="GPT-2: add the decoder theory with the tokens' cross-position Gram (theory_cross_* "
-                          "columns; with --width-theory also theory_cross_width_*; docs/theory.md §6.4)")
+    from . import crosscheck_cmd
+
+    cmd = command("crosscheck", crosscheck_cmd.HELP)
+    crosscheck_cmd.add_arguments(cmd, _number, _ARCH_HELP)
     _add_common(cmd, dps=False)
-    cmd.set_defaults(run=_cmd_crosscheck, table=_table_layers)
+    cmd.set_defaults(run=crosscheck_cmd.run, table=_table_layers)
 
     from .evidence_cli import add_command as add_evidence
     from .inspect import add_command as add_inspect

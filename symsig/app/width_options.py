@@ -24,6 +24,17 @@ def add_theory(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--width-theory", dest="width_theory", action="store_true", help=THEORY_HELP)
 
 
+#: The opt-in theory columns of ``crosscheck`` (argument names of :func:`symsig.simulation.hf.crosscheck`).
+THEORY_FLAGS = ("width_theory", "cross_positions")
+
+
+def add_cross_positions(cmd: argparse.ArgumentParser) -> None:
+    """``--cross-positions``: crosscheck's GPT-2 also reports the decoder theory with the cross-position Gram."""
+    cmd.add_argument("--cross-positions", dest="cross_positions", action="store_true",
+                     help="GPT-2: add the decoder theory with the tokens' cross-position Gram (theory_cross_* "
+                          "columns; with --width-theory also theory_cross_width_*; docs/theory.md §6.4)")
+
+
 def architecture(args: argparse.Namespace) -> dict[str, Any]:
     """``{"width": D}`` when ``--width D`` of the theory was given, else ``{}``."""
     width = getattr(args, "theory_width", None)

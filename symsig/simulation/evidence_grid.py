@@ -1,14 +1,16 @@
-"""The evidence table: three theories against one Monte Carlo per architecture and size
+"""The evidence table: the theories against one Monte Carlo per architecture and size
 (docs/finite_width.md §10).
 
 For every cell (architecture, d, T, beta) of :data:`GRID`, ``seeds`` random networks of
 ``depth`` blocks are drawn once (seed: CRC32 of the cell's name, so any cell is reproduced
-alone) and compared, layer by layer, with three theories started from the measured input
+alone) and compared, layer by layer, with the theories started from the measured input
 geometry (q_0, rho_0):
 
 * ``T->inf``: the paper's maps (T -> infinity REM moments, d -> infinity);
 * ``T``: the exact finite-T REM moments at the simulated T, d -> infinity;
-* ``T,d``: the same with attention and LayerNorm at first order in 1/d at the simulated d.
+* ``T,d``: the same with attention and LayerNorm at first order in 1/d at the simulated d;
+* ``T,x`` (causal cells only): finite T, d -> infinity, with the tokens' cross-position Gram
+  (:mod:`symsig.analysis.positions`) instead of each position's own geometry.
 
 Statistic: z_l = (MC_l - theory_l) / SE_l, SE_l the standard error over seeds, for rho after
 every block l = 1..L and for the IPR Y2 of every attention; a cell reports max_l |z_l| per
@@ -45,7 +47,8 @@ BETAS: tuple[float, ...] = (0.5, 1.5, 3.0)
 #: Every cell of the table: (architecture, d, T, beta).
 GRID: tuple[tuple[str, int, int, float], ...] = tuple(
     (a, d, t, b) for a in ARCHITECTURES for d, t in SIZES for b in BETAS)
-THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d")
+#: The theories; "T,x" (the decoder's cross-position Gram, d -> infinity) only in causal cells.
+THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d", "T,x")
 STATS: tuple[str, ...] = ("rho", "Y2")
 DEPTH, SEEDS, RHO0, POSITIONS = 12, EVIDENCE_SEEDS, 0.3, 16
 #: Everything but the block and beta: the Figure-1 setting.
@@ -88,6 +91,7 @@ def _theory(arch: str, beta: float, seq_len: int | None, width: int | None, q0: 
 def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: int = SEEDS,
                   depth: int = DEPTH) -> dict[str, Any]:
     """One row of the table: the Monte Carlo (mean, SE per layer), the three theories and max |z|."""
+    from ..analysis.propagate import late_tokens
     from .stack import simulate_stack
 
     if arch not in ARCHITECTURES:
@@ -107,6 +111,10 @@ def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: in
                            "depth": depth, "seed": cell_seed(arch, width, seq_len, beta)}
     theories = {name: _theory(arch, beta, t, d, q0, rho0, depth, seq_len)
                 for name, t, d in zip(THEORIES, (None, seq_len, seq_len), (None, None, width))}
+    if causal:
+        cross = late_tokens(window=window[1] - window[0], depth=depth, rho0=rho0, q0=q0, cross_positions=True,
+                            block=block, beta=beta, seq_len=seq_len, **FIXED)
+        theories["T,x"] = (np.asarray(cross.rho), np.asarray(cross.Y2))
     for i, stat in enumerate(STATS):
         mean, err = (np.asarray(x, dtype=float) for x in mc[stat])
         layers = slice(1, None) if stat == "rho" else slice(None)  # rho_0 is where every theory starts
@@ -121,7 +129,8 @@ def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: in
 @dataclass(frozen=True)
 class Evidence(Result):
     """``symsig evidence``: per cell, max over depth of |theory - Monte Carlo| / SE for rho and Y2,
-    for the three theories (``T->inf``, ``T``, ``T,d``); ``rows`` hold the per-layer values too."""
+    for the theories (``T->inf``, ``T``, ``T,d``, and in causal cells ``T,x``); ``rows`` hold the
+    per-layer values too."""
 
     rows: list[dict[str, Any]]
     stored: bool
@@ -179,7 +188,7 @@ def cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the max |z| table (the text table and the report's HTML one)."""
     head = ["arch", "d", "T", "beta"] + [f"{s} {t}" for s in STATS for t in THEORIES]
     body = [[r["arch"], str(r["width"]), str(r["seq_len"]), f"{r['beta']:g}"]
-            + [f"{r[s]['max_z ' + t]:.1f}" for s in STATS for t in THEORIES] for r in rows]
+            + [f"{r[s]['max_z ' + t]:.1f}" if t in r[s] else "-" for s in STATS for t in THEORIES] for r in rows]
     return head, body
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symsig.analysis.positions import GridState, PositionKernel, default_grid, late_tokens_kernel
+from symsig.analysis.positions import GridState, PositionKernel, default_grid
 from symsig.analysis.propagate import late_tokens
 from symsig.core.validate import InputError
 from symsig.theory.layers import Attention
@@ -40,7 +40,7 @@ def test_uniform_attention_is_the_exact_average_of_the_keys() -> None:
 def test_first_block_is_the_per_position_theory() -> None:
     """The input is position-free, so one block's Y2 is the per-position theory's exactly; q differs
     only by the grid's interpolation in log t."""
-    kern = late_tokens_kernel(window=64, depth=1, **DECODER)
+    kern = late_tokens(cross_positions=True, window=64, depth=1, **DECODER)
     ref = late_tokens(window=64, depth=1, **DECODER)
     assert kern.Y2[0] == pytest.approx(ref.Y2[0], rel=1e-10)
     assert kern.q[1] == pytest.approx(ref.q[1], rel=1e-5)
@@ -48,9 +48,9 @@ def test_first_block_is_the_per_position_theory() -> None:
 
 def test_grid_refinement() -> None:
     """A grid twice as fine moves rho and Y2 far below the Monte Carlo's resolution."""
-    coarse = late_tokens_kernel(window=64, depth=4, **DECODER)
+    coarse = late_tokens(cross_positions=True, window=64, depth=4, **DECODER)
     grid = default_grid(256, slice(192, 256), per_octave=6, in_window=9)
-    fine = late_tokens_kernel(window=64, depth=4, grid=grid, **DECODER)
+    fine = late_tokens(cross_positions=True, window=64, depth=4, grid=grid, **DECODER)
     assert np.max(np.abs(np.array(coarse.rho) - fine.rho)) < 1e-4
     assert np.max(np.abs(np.array(coarse.Y2) / fine.Y2 - 1)) < 1e-3
 
@@ -58,7 +58,7 @@ def test_grid_refinement() -> None:
 def test_later_blocks_see_less_correlated_keys() -> None:
     """From block 2 on the late window's keys include early, less correlated tokens: rho falls below
     and Y2 rises above the per-position theory (the direction the Monte Carlo shows)."""
-    kern = late_tokens_kernel(window=64, depth=3, **DECODER)
+    kern = late_tokens(cross_positions=True, window=64, depth=3, **DECODER)
     ref = late_tokens(window=64, depth=3, **DECODER)
     assert kern.rho[3] < ref.rho[3] - 5e-4          # -0.0011
     assert kern.Y2[2] > ref.Y2[2] * 1.02            # +4.6 %
@@ -66,10 +66,11 @@ def test_later_blocks_see_less_correlated_keys() -> None:
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(width=64), "d -> infinity"),
+    (dict(stride=2), "stride 1"),
     (dict(grid=[2, 8, 256]), "grid must run from 1"),
     (dict(window=300), "window must be"),
     (dict(block="gc-post-ln"), "without gain control"),
 ])
 def test_input_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        late_tokens_kernel(**({"window": 64, "depth": 1} | DECODER | kwargs))
+        late_tokens(cross_positions=True, **({"window": 64, "depth": 1} | DECODER | kwargs))

@@ -33,13 +33,15 @@ def test_maxima_follow_from_the_per_layer_numbers(row):
     for stat, layers in (("rho", slice(1, None)), ("Y2", slice(None))):
         mc, se = np.asarray(row[stat]["mc"]), np.asarray(row[stat]["se"])
         assert len(mc) == E.DEPTH + (stat == "rho") and np.all(se[layers] > 0)
-        for theory in E.THEORIES:
+        theories = [t for t in E.THEORIES if t in row[stat]]
+        assert theories == (list(E.THEORIES) if row["arch"] == "causal" else list(E.THEORIES[:3]))
+        for theory in theories:
             values = np.asarray(row[stat][theory])
             assert values.shape == mc.shape
             z = np.abs(mc[layers] - values[layers]) / se[layers]
             assert row[stat]["max_z " + theory] == pytest.approx(z.max(), rel=1e-12)
         if stat == "rho":  # every theory starts from the measured rho_0 (causal: averaged over positions)
-            assert all(row[stat][t][0] == pytest.approx(mc[0], rel=1e-13) for t in E.THEORIES)
+            assert all(row[stat][t][0] == pytest.approx(mc[0], rel=1e-13) for t in theories)
 
 
 def test_statistic_rejects_the_t_infinity_theory():
@@ -55,12 +57,12 @@ def _recompute(cell):
     row = E.evidence_cell(*cell)
     stored = next(r for r in ROWS if (r["arch"], r["width"], r["seq_len"], r["beta"]) == cell)
     for stat in E.STATS:
-        for key in ("mc", "se", *E.THEORIES):
+        for key in ("mc", "se", *(t for t in E.THEORIES if t in stored[stat])):
             np.testing.assert_allclose(row[stat][key], stored[stat][key], rtol=1e-9, err_msg=f"{stat} {key}")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cell", [("post-ln", 512, 128, 0.5), ("causal", 512, 128, 3.0)])
+@pytest.mark.parametrize("cell", [("post-ln", 512, 128, 0.5), ("causal", 512, 128, 0.5)])
 def test_a_stored_cell_recomputes_from_scratch(cell):
     """The Monte Carlo is deterministic given the cell's seed and the theories are deterministic:
     the shipped numbers are what the code computes (rtol 1e-9 allows BLAS summation order)."""
