@@ -109,7 +109,7 @@ def formulas() -> tuple[Formula, ...]:
     for label, lhs, expr, meaning in closed_forms("relu"):
         if label != "beta-c0":  # beta_c is the REM formula above
             add("Boundaries", f"boundary-{label}", lhs, expr, f"{meaning}; analysis.boundary.closed_forms")
-    out += _gradient_formulas() + _condition_formulas() + _finite_width_formulas()
+    out += _gradient_formulas() + _condition_formulas() + _finite_width_formulas() + _decoder_formulas()
     return tuple(out)
 
 
@@ -143,6 +143,9 @@ _TOKENS: dict[sp.Symbol, str] = {s: tex for s, tex in _MOMENTS.values() if tex} 
 #: A LayerNorm reading a normalised skip alpha^2 (1, rho_x) plus a branch (k_q, k_p) (docs/finite_width.md §8.1).
 _SKIP_BRANCH = sp.symbols("alpha2 rho_x k_q k_p", positive=True)
 _TOKENS |= dict(zip(_SKIP_BRANCH, (r"\alpha^2", r"\rho_x", "k_q", "k_p")))
+#: The decoder's cross-position Gram (docs/theory.md §6.4): key means, nested overlap, a pair's norms.
+_CROSS = sp.symbols("pbar_t Pbar_su X_su Q_s Q_u P_su", real=True)
+_TOKENS |= dict(zip(_CROSS, (r"\bar{p}_t", r"\bar{P}_{s,u}", r"X_{s,u}", r"Q_s", r"Q_u", r"P_{s,u}")))
 
 
 #: Text printed under a section heading: what its symbols mean.
@@ -155,6 +158,13 @@ _SECTION_NOTES = {
         "logit covariance, $G=\\mathbb{E}\\sum_s A_s^2(\\varepsilon_s-S)^2$ and $K_4=-\\tfrac14\\mathbb{E}[Y_2\\sum_s\\mathrm{He}_4(\\varepsilon_s)]$. The LayerNorm formulas: a pair "
         "$(N_a,N_b,P)$ of centred Gram entries around $(Q,Q,R)$; $v_b,c_b,e_b$ are the $O(1)$ covariances "
         "of an attention output's Gram over its logits."),
+    "Decoders": (
+        "The decoder's tokens carry a Gram matrix over positions: norms $Q_t$ and overlaps $P_{s,u}$ of distinct "
+        "tokens (symsig's \\texttt{docs/theory.md}, section 6.4). A query at position $t$ sees the keys $1,\\dots,t$, whose "
+        "mean pair overlap is $\\bar{p}_t$; two queries $s\\le u$ see keys $v\\le s$, $w\\le u$, $v\\ne w$ of mean "
+        "overlap $\\bar{P}_{s,u}$. $Y_2$ is the finite-$T$ IPR with $t$ keys at $\\bar{p}_t$, and "
+        "$X_{s,u}=\\mathbb{E}\\sum_{v\\le s}A_{sv}A_{uv}$ the overlap of two causal rows of $s$ and $u$ keys, the first "
+        "$s$ shared."),
 }
 
 
@@ -229,6 +239,17 @@ def _finite_width_formulas() -> list[Formula]:
         out.append(Formula(sec, f"fw-branch-{label}", lhs, _with_moment_symbols(expr),
                            f"{src} §8.1; finite_width.attention_branch_cov"))
     return out
+
+
+def _decoder_formulas() -> list[Formula]:
+    """The attention and LayerNorm maps on the decoder's cross-position Gram (analysis.positions)."""
+    sec, src = "Decoders", "docs/theory.md §6.4; analysis.positions"
+    pbar, pbar_su, x_su, q_s, q_u, p_su = _CROSS
+    attn = Attention(finite_t=True, n_states=sp.Symbol("n"))
+    return [Formula(sec, "cross-q", "Q'_t", attn.output(State(q, pbar), _y2, _x).q, f"{src} (Y_2 with t keys)"),
+            Formula(sec, "cross-p", "P'_{s,u}", attn.output(State(q, pbar_su), _y2, x_su).p, src),
+            Formula(sec, "cross-layernorm", "P'_{s,u}", LayerNorm()(State(sp.sqrt(q_s * q_u), p_su)).p,
+                    f"{src}: layers.LayerNorm at the pair's geometric mean norm")]
 
 
 def latex(*, out: str | Path | None = None) -> str:
