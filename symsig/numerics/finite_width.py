@@ -18,6 +18,9 @@ one factor B per distinct key and L2^(n - #keys) for the others (docs/finite_wid
     A3A    = E sum_s A_s^3 A'_s          = n/2    int B_31 L2^(n-1)
     A2A2   = E sum_s A_s^2 A'_s^2        = n      int B_22 L2^(n-1)
 
+Causal rows (:func:`nested_overlap`): row 1 sees keys 1..n1, row 2 keys 1..n2 >= n1; each of row 2's
+extra keys adds a factor L'(u') = E exp(-e^(u' + x')):  X = n1 int B_11 L2^(n1-1) L'^(n2-n1).
+
 Numerics. Conditioning on the row-1 logit z (x = u + sqrt(v1) z) makes x' Gaussian with mean
 u' + (c / sqrt v1) z and variance v_perp = v2 - c^2 / v1, so B_jk = E_z[g_j(u + sqrt(v1) z)
 H_k(u' + (c/sqrt v1) z)] with g_j(x) = e^(j x - e^x) and H_k its smoothing at variance v_perp.
