@@ -1,6 +1,8 @@
 """The decoder theory with the cross-position Gram (symsig.analysis.positions, docs/theory.md §6.4)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -8,8 +10,10 @@ import sympy as sp
 from symsig.analysis.positions import GridState, PositionKernel, default_grid
 from symsig.analysis.propagate import late_tokens
 from symsig.core.validate import InputError
-from symsig.theory.layers import Attention
-from symsig.theory.symbols import T, n
+from symsig.numerics.compile import compile_np, eval_np
+from symsig.numerics.finite_width import nested_overlap
+from symsig.theory.layers import Attention, State
+from symsig.theory.symbols import T, beta, n, p, q
 
 DECODER = dict(seq_len=256, beta=0.5, alpha_sa=0.5, sigma_v2=1.0, sigma_b2=0.0)
 
@@ -35,6 +39,25 @@ def test_uniform_attention_is_the_exact_average_of_the_keys() -> None:
             # i == j: two distinct tokens at position s, each averaging the keys 1..s
             assert out.P[i, j] == pytest.approx(sv * full[:s, :u].sum() / (s * u) + sb, rel=1e-12)
         assert out.Q[i] == pytest.approx(sv * full[:s, :s].sum() / (s * s) + sb, rel=1e-12)
+
+
+def test_uniform_keys_reduce_to_the_rem_moments() -> None:
+    """On a position-free state every key mean is p: the diagonal is the library's finite-T map with
+    n = t keys (its exact X), and a pair s < u takes the two-row X of s and u keys at the logit
+    variance s2 = beta^2 log T q (q - p) and correlation p / q (covariance (p/q) s2)."""
+    seq_len, qv, pv, b, sv, sb = 64, 1.2, 0.5, 1.0, 0.8, 0.02
+    grid = np.array([1, 2, 4, 8, 16, 32, 64])
+    layer = Attention(value=sp.Float(sv), bias=sp.Float(sb), finite_t=True, n_states=n)
+    kern = PositionKernel({T: seq_len, beta: b}, grid, seq_len)
+    out, _ = kern(layer, GridState(np.full(grid.size, qv), np.full((grid.size, grid.size), pv)))
+    per_position = compile_np((q, p, n, T, beta), (layer(State(q, p)).p,))
+    s2 = b**2 * math.log(seq_len) * qv * (qv - pv)
+    for i, s in enumerate(grid):
+        exact = float(eval_np(per_position, qv, pv, float(s), seq_len, b)[0])
+        assert out.P[i, i] == pytest.approx(exact, rel=1e-8)
+        for j, u in enumerate(grid[i + 1:], start=i + 1):
+            x = nested_overlap(s2, s2, pv / qv * s2, int(s), int(u))
+            assert out.P[i, j] == pytest.approx(sv * (pv + (qv - pv) * x) + sb, rel=1e-12)
 
 
 def test_first_block_is_the_per_position_theory() -> None:
