@@ -380,13 +380,15 @@ def _table_diagram(data: dict[str, Any]) -> str:
 
 
 def _table_layers(data: dict[str, Any]) -> str:
-    keys = [k for k, v in data.items() if isinstance(v, list)]
+    lists = {k: v for k, v in data.items() if isinstance(v, list)}
+    keys = [k for k in lists if k not in ("window", "theory_positions", "positions")]   # those are not layers
     n_rows = max(len(data[k]) for k in keys)
     # per-attention lists (length L) describe blocks 1..L: right-align them with the layers
     cell = lambda k, i: _fmt(data[k][i - (n_rows - len(data[k]))]) if i >= n_rows - len(data[k]) else "-"
     rows = [["layer", *keys]] + [[str(i), *(cell(k, i) for k in keys)] for i in range(n_rows)]
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+    other = [f"{k}: {' '.join(_fmt(x) for x in v)}" for k, v in lists.items() if k not in keys]
+    return "\n".join(["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows] + other)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,6 +51,15 @@ def test_propagate_table(capsys: pytest.CaptureFixture) -> None:
     assert out[0].split() == ["layer", "q", "p", "rho", "Y2"] and len(out) == 5
 
 
+def test_crosscheck_table_keeps_the_window_out_of_the_layer_columns(capsys: pytest.CaptureFixture) -> None:
+    """The measured window and the theory's key counts are not per-layer lists: they follow the table."""
+    assert main(["crosscheck", "--model", "gpt2", "--width", "16", "--seq-len", "16", "--depth", "2",
+                 "--seeds", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[0] == "layer" and "window" not in lines[0] and len(lines) == 1 + 3 + 2
+    assert lines[-2] == "window: 12 15" and lines[-1] == "theory_positions: 13 14 15 16"
+
+
 @pytest.mark.parametrize(
     "args",
     [
