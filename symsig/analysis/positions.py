@@ -226,9 +226,9 @@ def propagate_positions(block: Layer, *, values: dict[sp.Symbol, float], seq_len
     Returns the window's ``q``, ``p``, ``rho`` after blocks 0..depth and the window's mean ``Y2``
     of every attention (depth x attentions per block, flattened in order).
     """
-    grid = default_grid(seq_len, window) if grid is None else np.asarray(grid, dtype=int)
-    if grid[-1] != seq_len or grid[0] != 1:
-        raise InputError("the position grid must run from 1 to T")
+    grid = default_grid(seq_len, window) if grid is None else np.unique(np.asarray(grid, dtype=int))
+    if grid[0] != 1 or grid[-1] != seq_len:
+        raise InputError(f"the position grid must run from 1 to seq_len = {seq_len}")
     kern = PositionKernel(values, grid, seq_len)
     s = GridState(np.full(grid.size, q0), np.full((grid.size, grid.size), rho0 * q0))
     stats = [kern.window_stats(s, window)]

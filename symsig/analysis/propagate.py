@@ -248,10 +248,6 @@ def _late_tokens_cross(arch: Architecture, window: int, stride: int, depth: Any,
         raise InputError("cross_positions is a d -> infinity theory (leave width out)")
     depth = validate.integer("depth", depth, 1)
     check_start(q0, rho0, arch.seq_len)
-    if grid is not None:
-        grid = np.unique(np.asarray(grid, dtype=int))
-        if grid[0] != 1 or grid[-1] != arch.seq_len:
-            raise InputError(f"grid must run from 1 to seq_len = {arch.seq_len}")
     win = slice(arch.seq_len - window, arch.seq_len)
     block = build(arch.block, arch.activation, finite_t=True, causal=True)
     out = propagate_positions(block, values=dict(zip(PARAMS, arch.params())), seq_len=arch.seq_len, depth=depth,

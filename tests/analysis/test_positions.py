@@ -90,7 +90,7 @@ def test_later_blocks_see_less_correlated_keys() -> None:
 @pytest.mark.parametrize("kwargs,message", [
     (dict(width=64), "d -> infinity"),
     (dict(stride=2), "stride 1"),
-    (dict(grid=[2, 8, 256]), "grid must run from 1"),
+    (dict(grid=[2, 8, 256]), "grid must run from 1 to seq_len"),
     (dict(window=300), "window must be"),
     (dict(block="gc-post-ln"), "without gain control"),
 ])
