@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from ..numerics.contexts import NUMPY, MpContext
 from ..numerics.iterate import check_start, iterate
 from ..theory.blocks import BlockMap, architecture_map, build
 from ..theory.symbols import PARAMS
+
+if TYPE_CHECKING:
+    from .scatter import ScatterTrajectory
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ def propagate(
     causal: bool = False,
     position: int | None = None,
     derivative: Callable[[Any], Any] | None = None,
+    scatter: bool = False,
     **architecture: Any,
-) -> Trajectory:
+) -> Trajectory | ScatterTrajectory:
     """Iterate a block ``depth`` times from (q0, p0 = rho0 q0).
 
     ``architecture`` takes the keys of :class:`Architecture` (block, activation,
@@ -70,6 +74,12 @@ def propagate(
     variance keeps log T (exact finite-T moments E_t[Y2], X with t states at
     s2 = beta^2 log(T) q (q - p)). Iterated over depth under the assumption
     that the tokens a query at position t interacts with share its geometry.
+
+    ``scatter=True`` (needs ``width``; encoder blocks, floats): each network's (q, p) scatters about
+    the mean by O(1/d^(1/2)); carry that covariance beside the mean and add its curvature drag
+    1/2 f'':S to the mean (:mod:`symsig.analysis.scatter`, docs/finite_width.md §11). Returns a
+    :class:`~symsig.analysis.scatter.ScatterTrajectory`: the means over networks (rho = E[p/q]) and
+    rho's standard deviation over networks.
     """
     if derivative is not None:
         architecture["activation"] = as_user(architecture.get("activation"), derivative)
@@ -79,6 +89,12 @@ def propagate(
     dps = validate.dps(dps)
     validate.width(arch.width, arch.seq_len, dps)
     extra = _causal_extra(arch, causal, position)
+    if scatter:
+        from .scatter import propagate_scatter
+
+        if arch.width is None or dps is not None or causal:
+            raise InputError("scatter needs width and seq_len, in floats (no dps), encoder blocks (not causal)")
+        return propagate_scatter(arch, depth=depth, rho0=float(rho0), q0=float(q0))
     bm = architecture_map(arch, bool(causal))
     return trajectory(bm, arch, depth=depth, rho0=rho0, q0=q0, dps=dps, extra=extra)
 

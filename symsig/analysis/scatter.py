@@ -1,0 +1,328 @@
+"""The scatter of the order parameters over networks at finite width, and its drag on their mean
+(docs/finite_width.md §11).
+
+At finite width every network has its own (q, p): all its tokens share its weights, so the
+feature-sampling noise of each weight matrix is common to every token pair and does not average
+out over the sequence. Over networks (q, p) after layer l is a random vector with mean m_l and an
+O(1/d) covariance S_l. The finite-width maps give the mean of a layer's output *given* its input,
+f(m); over networks the mean is E f = f(m) + 1/2 f''(m):S, and the covariance is carried on as
+
+    S' = J S J^T + I(m),        m' = f(m) + 1/2 H(m):S,
+
+with J, H the Jacobian and Hessian of the layer map and I what the layer injects. A weight matrix
+followed by an elementwise function makes its d output features i.i.d. given the input, so the
+output Gram is a sample mean over d features: I = Cov_feature / d (:func:`feature_covariance`).
+That is the injection of the input tokens (their common component), of a Dense layer, of the
+MLP's hidden layer and of the attention's value matrix. The attention's query and key matrices
+scale all logits of a network by one common factor kappa with Var kappa = 4 rho^2 / d (two Wishart
+stages on the tokens' common direction), which moves (q', p') along d/d(beta) by (beta / 2) kappa.
+
+A finite-width LayerNorm (§8.1) already averages over its branch's last weight matrix (and the
+attention's O(1) IPR fluctuation); its curvature term uses the covariance without them. The
+walk is layer by layer: the MLP's curvature sees the scatter its own block's attention made.
+Not included: the O(1) network-level fluctuation of the attention's IPR through shared keys
+(Cov(Y2_a, Y2_b), at most ~5 % of the value matrix's injection at beta = 3, negligible at 0.5),
+and the O(1/(dT)) token-sampling terms of the attention. First order in 1/d.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ..core.architecture import Architecture
+from ..core.progress import track
+from ..core.results import Result
+from ..core.validate import InputError
+from ..numerics.activations import activation_np
+from ..numerics.compile import compile_np, eval_np
+from ..theory.blocks import architecture_map, build
+from ..theory.layers import MLP, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
+from ..theory.symbols import PARAMS, p, q
+from ..theory.symbols import d as d_symbol
+
+#: Gauss-Hermite nodes for the feature integrals (probabilists' weight, normalised).
+_NODES = 96
+
+
+@cache
+def _hermite() -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.hermite_e.hermegauss(_NODES)
+    return x, w / w.sum()
+
+
+def feature_covariance(a: float, b: float, seq_len: int, phi: Any = None) -> np.ndarray:
+    """d x the covariance over networks of (q_hat, p_hat) = (mean norm, mean pair overlap) of the
+    Gram (1/d) sum_i phi(u_i) phi(u_i)^T of T tokens, with d i.i.d. features
+    u_i ~ N(0, a 1 1^T + b I) (a: common part, b >= 0: token part).
+
+    phi None is the identity, where the Gram is Wishart and, exactly in T,
+
+        d Cov = 2 [(a + b/T)^2 J + (b/T)^2 diag-form],  J the all-ones 2 x 2,
+
+    with (b/T)^2 (T - 1, -1, 1/(T - 1)) in the (qq, qp, pp) entries. Otherwise, conditioning on a
+    feature's common part c: E[q|c] = mu2, E[p|c] = mu1^2 and the one-sample / U-statistic
+    variances of the T tokens given c (moments mu_k = E[phi(c + sqrt(b) z)^k], Gauss-Hermite).
+    """
+    T = float(seq_len)
+    if phi is None:
+        return 2 * gram_covariance((a, b), (a, b), seq_len)
+    x, w = _hermite()
+    c = np.sqrt(max(a, 0.0)) * x[:, None]
+    vals = phi(c + np.sqrt(max(b, 0.0)) * x[None, :])
+    mu = [(vals**k) @ w for k in range(1, 5)]   # moments given c, per node of c
+    m1, m2, m3, m4 = mu
+    v = m2 - m1**2
+    cond_q = m2
+    cond_p = m1**2
+    var_q = (m4 - m2**2) / T
+    var_p = 2 / (T * (T - 1)) * (2 * (T - 2) * m1**2 * v + v**2 + 2 * v * m1**2)
+    cov_qp = 2 / T * m1 * (m3 - m2 * m1)
+
+    def cov(f: np.ndarray, g: np.ndarray) -> float:
+        return float(w @ (f * g) - (w @ f) * (w @ g))
+
+    return np.array([[cov(cond_q, cond_q) + w @ var_q, cov(cond_q, cond_p) + w @ cov_qp],
+                     [cov(cond_q, cond_p) + w @ cov_qp, cov(cond_p, cond_p) + w @ var_p]])
+
+
+def gram_covariance(k: tuple[float, float], g: tuple[float, float], seq_len: int) -> np.ndarray:
+    """C_ij = tr(A_i K A_j G) for the (q, p) read-outs A_q = I/T, A_p = (1 1^T - I)/(T(T - 1)) and
+    K = k_0 1 1^T + k_1 I, G = g_0 1 1^T + g_1 I. All four commute: on 1 they are 1/T, 1/T, k_0 T + k_1,
+    g_0 T + g_1; on its complement (T - 1 dimensions) 1/T, -1/(T(T - 1)), k_1, g_1.
+
+    A Gram sampled from d i.i.d. features N(0, K) has d Cov = 2 C(K, K) (Wishart); the cross term
+    (x f^T + f x^T)/d of a fixed x (Gram G) and such features has d Cov = 4 C(K, G)."""
+    T = float(seq_len)
+    ones = np.full((2, 2), 1 / T**2) * (k[0] * T + k[1]) * (g[0] * T + g[1])
+    gamma = np.array([1 / T, -1 / (T * (T - 1))])
+    return ones + (T - 1) * np.outer(gamma, gamma) * k[1] * g[1]
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """The moments carried through a block: ``m`` the point where the layer maps are linearised,
+    ``cov`` the covariance over networks, ``unseen`` the part of it a finite-width LayerNorm does not
+    average over already, ``shift`` the mean's accumulated curvature drag, ``cross`` the covariance
+    with the input of the enclosing residual branch, ``y2_shift`` the drag on each attention's IPR."""
+
+    m: np.ndarray
+    cov: np.ndarray
+    unseen: np.ndarray
+    shift: np.ndarray
+    cross: np.ndarray
+    y2_shift: tuple[float, ...] = ()
+
+
+class _Maps:
+    """Numeric maps of one block's layers (finite T, d -> infinity: the scatter is already O(1/d))."""
+
+    def __init__(self, arch: Architecture) -> None:
+        self.width = float(arch.width)
+        self.seq_len = int(arch.seq_len)
+        self.values = tuple(float(v) for v in arch.params()[:len(PARAMS)])
+        self.beta = float(arch.beta)
+        self.phi = activation_np(arch.activation) if isinstance(arch.activation, str) else None
+
+    def derivatives(self, layer: Layer, m: np.ndarray, active: np.ndarray, d_beta: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(value, J, H, d/d beta) of the layer's outputs at ``m``; derivatives along the ``active``
+        directions of (q, p) only (zero elsewhere). Outputs: (q', p'[, Y2])."""
+        fn = _compiled(layer)
+        hs = 1e-4 * np.maximum(np.abs(m), 1e-2)
+        pts = [m.copy()]
+        idx = np.flatnonzero(active)
+        for i in idx:
+            for sgn in (1, -1):
+                x = m.copy()
+                x[i] += sgn * hs[i]
+                pts.append(x)
+        for a, i in enumerate(idx):
+            for j in idx[a + 1:]:
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    x = m.copy()
+                    x[i] += si * hs[i]
+                    x[j] += sj * hs[j]
+                    pts.append(x)
+        pts_arr = np.array(pts)
+        betas = np.full(len(pts), self.beta)
+        if d_beta:
+            hb = 1e-4 * self.beta
+            pts_arr = np.vstack([pts_arr, m, m])
+            betas = np.concatenate([betas, [self.beta + hb, self.beta - hb]])
+        vals = list(self.values)
+        vals[0] = betas
+        out = np.array(eval_np(fn, pts_arr[:, 0], pts_arr[:, 1], *vals))  # (outputs, points)
+        f0 = out[:, 0]
+        k = out.shape[0]
+        J = np.zeros((k, 2))
+        H = np.zeros((k, 2, 2))
+        pos = {}
+        for n_i, i in enumerate(idx):
+            plus, minus = out[:, 1 + 2 * n_i], out[:, 2 + 2 * n_i]
+            J[:, i] = (plus - minus) / (2 * hs[i])
+            H[:, i, i] = (plus - 2 * f0 + minus) / hs[i] ** 2
+            pos[i] = n_i
+        col = 1 + 2 * len(idx)
+        for a, i in enumerate(idx):
+            for j in idx[a + 1:]:
+                pp, pm, mp, mm = (out[:, col + r] for r in range(4))
+                H[:, i, j] = H[:, j, i] = (pp - pm - mp + mm) / (4 * hs[i] * hs[j])
+                col += 4
+        grad_beta = (out[:, -2] - out[:, -1]) / (2 * 1e-4 * self.beta) if d_beta else None
+        return f0, J, H, grad_beta
+
+
+@cache
+def _compiled(layer: Layer) -> Any:
+    out = layer(State(q, p))
+    exprs = (out.q, out.p)
+    if isinstance(layer, Attention):
+        exprs += (out.observable("Y2"),)
+    return compile_np((q, p, *PARAMS), exprs)
+
+
+def _active(cov: np.ndarray) -> np.ndarray:
+    return np.diag(cov) > 1e-300
+
+
+def _curvature(H: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """1/2 H : cov for each output."""
+    return 0.5 * np.einsum("kij,ij->k", H, cov)
+
+
+def _step(w: _Walk, f0: np.ndarray, J: np.ndarray, H: np.ndarray, inject: np.ndarray, unseen_inject: np.ndarray,
+          curvature_cov: np.ndarray) -> _Walk:
+    J2, H2 = J[:2], H[:2]
+    return dataclasses.replace(
+        w, m=f0[:2], cov=J2 @ w.cov @ J2.T + inject, unseen=J2 @ w.cov @ J2.T + unseen_inject,
+        shift=J2 @ w.shift + _curvature(H2, curvature_cov), cross=J2 @ w.cross)
+
+
+def _walk(layer: Layer, w: _Walk, maps: _Maps) -> _Walk:
+    d, T = maps.width, maps.seq_len
+    if isinstance(layer, MLP):
+        f0, J, H, _ = maps.derivatives(_finite_t(layer), w.m, _active(w.cov))
+        weight, bias = _number(layer.weight, maps), _number(layer.bias, maps)
+        hidden = _dense_out(w.m, weight, bias)
+        if maps.phi is None:
+            raise InputError("scatter: the MLP's feature covariance needs a named activation")
+        act = feature_covariance(*_parts(hidden), T, maps.phi) / d
+        hidden_part = weight**2 * act
+        inject = hidden_part + feature_covariance(*_parts(f0), T) / d
+        return _step(w, f0, J, H, inject, hidden_part, w.cov)
+    if isinstance(layer, Serial):
+        for sub in layer.layers:
+            w = _walk(sub, w, maps)
+        return w
+    if isinstance(layer, Residual):
+        # h = alpha x + f: the branch's last weight matrix draws f's features i.i.d. given its input,
+        # so the cross term x.f/d fluctuates too (a finite-width LayerNorm after it averages over it)
+        a2 = _number(layer.alpha, maps) ** 2
+        b = _walk(layer.branch, dataclasses.replace(w, cross=w.cov), maps)
+        mixed = a2 * (b.cross + b.cross.T) + 4 * a2 * gram_covariance(_parts(b.m), _parts(w.m), T) / d
+        return _Walk(m=b.m + a2 * w.m, cov=b.cov + a2**2 * w.cov + mixed,
+                     unseen=b.unseen + a2**2 * w.cov + a2 * (b.cross + b.cross.T),
+                     shift=b.shift + a2 * w.shift, cross=w.cross, y2_shift=b.y2_shift)
+    if isinstance(layer, Dense):
+        f0, J, H, _ = maps.derivatives(layer, w.m, _active(w.cov))
+        inject = feature_covariance(*_parts(f0), T) / d
+        return _step(w, f0, J, H, inject, np.zeros((2, 2)), w.cov)
+    if isinstance(layer, LayerNorm):
+        f0, J, H, _ = maps.derivatives(_finite_t(layer), w.m, _active(w.cov))
+        # a finite-width LayerNorm reading a residual sum averages over its branch's last matrix (§8.1)
+        seen = w.unseen if layer.skip != "stream" else w.cov
+        return _step(w, f0, J, H, np.zeros((2, 2)), np.zeros((2, 2)), seen)
+    if isinstance(layer, Attention):
+        if layer.n_states is not None:
+            raise InputError("scatter: causal attention is not covered (the cross-position theory has no scatter)")
+        f0, J, H, g = maps.derivatives(_finite_t(layer), w.m, _active(w.cov), d_beta=True)
+        rho_in = w.m[1] / w.m[0]
+        temperature = np.outer(g[:2], g[:2]) * (maps.beta / 2) ** 2 * 4 * rho_in**2 / d
+        inject = temperature + feature_covariance(*_parts(f0), T) / d
+        out = _step(w, f0, J, H, inject, temperature, w.cov)
+        y2 = float(_curvature(H[2:], w.cov)[0])
+        return dataclasses.replace(out, y2_shift=w.y2_shift + (y2,))
+    raise InputError(f"scatter: no network-covariance rule for {type(layer).__name__}")
+
+
+def _finite_t(layer: Layer) -> Layer:
+    """The layer's d -> infinity map (the finite-width LayerNorm and attention read observables the
+    scatter walk does not carry; their width terms are in the block's mean map)."""
+    if isinstance(layer, (LayerNorm, Attention)) and layer.width is not None:
+        return dataclasses.replace(layer, width=None)
+    return layer
+
+
+def _parts(m: np.ndarray) -> tuple[float, float]:
+    """(common, token) parts (p, q - p) of a state (q, p)."""
+    return float(m[1]), float(m[0] - m[1])
+
+
+def _dense_out(m: np.ndarray, weight: float, bias: float) -> np.ndarray:
+    return weight * m + bias
+
+
+def _number(expr: sp.Expr, maps: _Maps) -> float:
+    return float(sp.sympify(expr).xreplace(dict(zip(PARAMS, maps.values))))
+
+
+@dataclass(frozen=True)
+class ScatterTrajectory(Result):
+    """Finite-width order parameters per layer with the networks' scatter (docs/finite_width.md §11).
+
+    ``q``, ``p``, ``rho``, ``Y2``: means over networks (``rho`` the mean cosine, E[p/q]);
+    ``rho_sd``: the standard deviation of one network's rho; ``rho_drag``: the part of ``rho`` that
+    the scatter makes (mean over networks minus the map of the mean, accumulated)."""
+
+    _per_layer = ("q", "p", "rho", "Y2", "rho_sd", "rho_drag")
+
+    q: list[float]
+    p: list[float]
+    rho: list[float]
+    Y2: list[float]
+    rho_sd: list[float]
+    rho_drag: list[float]
+
+
+def propagate_scatter(arch: Architecture, *, depth: int, rho0: float, q0: float = 1.0) -> ScatterTrajectory:
+    """Iterate ``arch``'s finite-width block map with the networks' covariance carried beside the mean."""
+    if arch.width is None or arch.seq_len is None:
+        raise InputError("scatter needs width and seq_len (it is a finite-width effect)")
+    maps = _Maps(arch)
+    bm = architecture_map(arch)
+    trees = {first: build(arch.block, arch.activation, finite_t=True, width=d_symbol, first=first)
+             for first in (False, True)}
+    fns = {first: compile_np(bm.args, exprs) for first, exprs in ((False, bm.exprs), (True, bm.first_exprs))}
+    d, T = maps.width, maps.seq_len
+    m = np.array([float(q0), float(rho0) * float(q0)])
+    plain = m.copy()
+    cov = feature_covariance(*_parts(m), T) / d    # i.i.d. Gaussian tokens: their common part
+    rows: list[tuple[float, ...]] = []
+    y2s: list[float] = []
+    for layer_index in track(range(depth + 1), "scatter"):
+        first = layer_index == 0
+        q_next, p_next, y2 = (float(x) for x in eval_np(fns[first], m[0], m[1], *maps.values, d))
+        w = _walk(trees[first], _Walk(m, cov, cov, np.zeros(2), np.zeros((2, 2))), maps)
+        y2s.append(y2 + sum(w.y2_shift))
+        rho, sd = _ratio(m, cov)
+        rows.append((*m, rho, sd, rho - plain[1] / plain[0]))
+        if layer_index == depth:
+            break
+        plain = np.array([float(x) for x in eval_np(fns[first], plain[0], plain[1], *maps.values, d)[:2]])
+        m = np.array([q_next, p_next]) + w.shift
+        cov = w.cov
+    q_, p_, rho_, sd_, drag = (list(map(float, col)) for col in zip(*rows))
+    return ScatterTrajectory(q_, p_, rho_, y2s, sd_, drag)
+
+
+def _ratio(m: np.ndarray, cov: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation over networks of rho = p / q, to first order in the covariance."""
+    qm, pm = m
+    grad = np.array([-pm / qm**2, 1 / qm])
+    mean = pm / qm + pm * cov[0, 0] / qm**3 - cov[0, 1] / qm**2
+    return float(mean), float(np.sqrt(max(grad @ cov @ grad, 0.0)))
