@@ -224,7 +224,7 @@ def _walk(layer: Layer, w: _Walk, maps: _Maps) -> _Walk:
         # so the cross term x.f/d fluctuates too (a finite-width LayerNorm after it averages over it)
         a2 = _number(layer.alpha, maps) ** 2
         b = _walk(layer.branch, dataclasses.replace(w, cross=w.cov), maps)
-        mixed = a2 * (b.cross + b.cross.T) + 4 * a2 * gram_covariance(_parts(b.m), _parts(w.m), T) / d
+        mixed = a2 * (b.cross + b.cross.T) + a2 * _skip_branch(_parts(b.m), _parts(w.m), T) / d
         return _Walk(m=b.m + a2 * w.m, cov=b.cov + a2**2 * w.cov + mixed,
                      unseen=b.unseen + a2**2 * w.cov + a2 * (b.cross + b.cross.T),
                      shift=b.shift + a2 * w.shift, cross=w.cross, y2_shift=b.y2_shift)
@@ -248,6 +248,11 @@ def _walk(layer: Layer, w: _Walk, maps: _Maps) -> _Walk:
         y2 = float(_curvature(H[2:], w.cov)[0])
         return dataclasses.replace(out, y2_shift=w.y2_shift + (y2,))
     raise InputError(f"scatter: no network-covariance rule for {type(layer).__name__}")
+
+
+def _skip_branch(branch: tuple[float, float], skip: tuple[float, float], seq_len: int) -> np.ndarray:
+    """d Cov of the cross term (x f^T + f x^T)/d of a residual sum, per unit skip strength alpha^2."""
+    return 4 * gram_covariance(branch, skip, seq_len)
 
 
 def _finite_t(layer: Layer) -> Layer:
