@@ -41,7 +41,8 @@ from ..core.validate import InputError
 from ..numerics.activations import activation_np
 from ..numerics.compile import compile_np, eval_np
 from ..theory.blocks import architecture_map, build
-from ..theory.layers import MLP, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
+from ..core.names import ACTIVATIONS
+from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
 from ..theory.symbols import PARAMS, p, q
 from ..theory.symbols import d as d_symbol
 
@@ -121,12 +122,12 @@ class _Walk:
 class _Maps:
     """Numeric maps of one block's layers (finite T, d -> infinity: the scatter is already O(1/d))."""
 
-    def __init__(self, arch: Architecture) -> None:
+    def __init__(self, arch: Architecture, hidden_width: int | None = None) -> None:
         self.width = float(arch.width)
         self.seq_len = int(arch.seq_len)
         self.values = tuple(float(v) for v in arch.params()[:len(PARAMS)])
         self.beta = float(arch.beta)
-        self.phi = activation_np(arch.activation) if isinstance(arch.activation, str) else None
+        self.hidden = float(arch.width if hidden_width is None else hidden_width)
 
     def derivatives(self, layer: Layer, m: np.ndarray, active: np.ndarray, d_beta: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -205,19 +206,16 @@ def _step(w: _Walk, f0: np.ndarray, J: np.ndarray, H: np.ndarray, inject: np.nda
 
 def _walk(layer: Layer, w: _Walk, maps: _Maps) -> _Walk:
     d, T = maps.width, maps.seq_len
-    if isinstance(layer, MLP):
-        f0, J, H, _ = maps.derivatives(_finite_t(layer), w.m, _active(w.cov))
-        weight, bias = _number(layer.weight, maps), _number(layer.bias, maps)
-        hidden = _dense_out(w.m, weight, bias)
-        if maps.phi is None:
-            raise InputError("scatter: the MLP's feature covariance needs a named activation")
-        act = feature_covariance(*_parts(hidden), T, maps.phi) / d
-        hidden_part = weight**2 * act
-        inject = hidden_part + feature_covariance(*_parts(f0), T) / d
-        return _step(w, f0, J, H, inject, hidden_part, w.cov)
     if isinstance(layer, Serial):
-        for sub in layer.layers:
-            w = _walk(sub, w, maps)
+        subs = layer.layers
+        i = 0
+        while i < len(subs):
+            if isinstance(subs[i], Dense) and i + 1 < len(subs) and isinstance(subs[i + 1], Activation):
+                w = _hidden(subs[i], subs[i + 1], w, maps)     # one feature-sampling stage
+                i += 2
+            else:
+                w = _walk(subs[i], w, maps)
+                i += 1
         return w
     if isinstance(layer, Residual):
         # h = alpha x + f: the branch's last weight matrix draws f's features i.i.d. given its input,
@@ -255,6 +253,19 @@ def _skip_branch(branch: tuple[float, float], skip: tuple[float, float], seq_len
     return 4 * gram_covariance(branch, skip, seq_len)
 
 
+def _hidden(dense: Dense, act: Activation, w: _Walk, maps: _Maps) -> _Walk:
+    """Dense -> Activation: the hidden layer's m features are i.i.d. given the input, so its Gram
+    is a sample mean over m features of phi(u) phi(u)^T (:func:`feature_covariance`)."""
+    stage = Serial(dense, act)
+    f0, J, H, _ = maps.derivatives(stage, w.m, _active(w.cov))
+    pre = maps.derivatives(dense, w.m, np.zeros(2, dtype=bool))[0]
+    phi = activation_np(act.kernel.name) if act.kernel.name in ACTIVATIONS else None
+    if phi is None:
+        raise InputError(f"scatter: no numpy function for the activation {act.kernel.name!r} (a named one is needed)")
+    inject = feature_covariance(*_parts(pre), maps.seq_len, phi) / maps.hidden
+    return _step(w, f0, J, H, inject, inject, w.cov)
+
+
 def _finite_t(layer: Layer) -> Layer:
     """The layer's d -> infinity map (the finite-width LayerNorm and attention read observables the
     scatter walk does not carry; their width terms are in the block's mean map)."""
@@ -266,10 +277,6 @@ def _finite_t(layer: Layer) -> Layer:
 def _parts(m: np.ndarray) -> tuple[float, float]:
     """(common, token) parts (p, q - p) of a state (q, p)."""
     return float(m[1]), float(m[0] - m[1])
-
-
-def _dense_out(m: np.ndarray, weight: float, bias: float) -> np.ndarray:
-    return weight * m + bias
 
 
 def _number(expr: sp.Expr, maps: _Maps) -> float:
