@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cache
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ from ..numerics.compile import compile_np, eval_np
 from ..theory.blocks import architecture_map, build
 from ..core.names import ACTIVATIONS
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
-from ..theory.symbols import PARAMS, p, q
+from ..theory.symbols import PARAMS, beta, p, q
 from ..theory.symbols import d as d_symbol
 
 #: Gauss-Hermite nodes for the feature integrals (probabilists' weight, normalised).
@@ -119,21 +120,26 @@ class _Walk:
     y2_shift: tuple[float, ...] = ()
 
 
-class _Maps:
-    """Numeric maps of one block's layers (finite T, d -> infinity: the scatter is already O(1/d))."""
+class LayerMaps:
+    """Numeric maps of one block's layers (finite T, d -> infinity: the scatter is already O(1/d)).
 
-    def __init__(self, arch: Architecture, hidden_width: int | None = None) -> None:
-        self.width = float(arch.width)
-        self.seq_len = int(arch.seq_len)
-        self.values = tuple(float(v) for v in arch.params()[:len(PARAMS)])
-        self.beta = float(arch.beta)
-        self.hidden = float(arch.width if hidden_width is None else hidden_width)
+    ``values`` maps every parameter symbol of the layers (beta, the sigmas, alphas, T, ...) to a number;
+    ``hidden`` is the width m of the MLP's hidden layer (default d)."""
+
+    def __init__(self, values: Mapping[sp.Symbol, float], width: int, seq_len: int, hidden: int | None = None) -> None:
+        self.values = {k: float(v) for k, v in values.items()}
+        self.names = tuple(sorted(self.values, key=str))
+        self.vals = [self.values[k] for k in self.names]
+        self.beta = self.values[beta]
+        self.width = float(width)
+        self.seq_len = int(seq_len)
+        self.hidden = float(width if hidden is None else hidden)
 
     def derivatives(self, layer: Layer, m: np.ndarray, active: np.ndarray, d_beta: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """(value, J, H, d/d beta) of the layer's outputs at ``m``; derivatives along the ``active``
         directions of (q, p) only (zero elsewhere). Outputs: (q', p'[, Y2])."""
-        fn = _compiled(layer)
+        fn = _compiled(layer, self.names)
         hs = 1e-4 * np.maximum(np.abs(m), 1e-2)
         pts = [m.copy()]
         idx = np.flatnonzero(active)
@@ -155,8 +161,8 @@ class _Maps:
             hb = 1e-4 * self.beta
             pts_arr = np.vstack([pts_arr, m, m])
             betas = np.concatenate([betas, [self.beta + hb, self.beta - hb]])
-        vals = list(self.values)
-        vals[0] = betas
+        vals = list(self.vals)
+        vals[self.names.index(beta)] = betas
         out = np.array(eval_np(fn, pts_arr[:, 0], pts_arr[:, 1], *vals))  # (outputs, points)
         f0 = out[:, 0]
         k = out.shape[0]
@@ -179,12 +185,12 @@ class _Maps:
 
 
 @cache
-def _compiled(layer: Layer) -> Any:
+def _compiled(layer: Layer, names: tuple[sp.Symbol, ...]) -> Any:
     out = layer(State(q, p))
     exprs = (out.q, out.p)
     if isinstance(layer, Attention):
         exprs += (out.observable("Y2"),)
-    return compile_np((q, p, *PARAMS), exprs)
+    return compile_np((q, p, *names), exprs)
 
 
 def _active(cov: np.ndarray) -> np.ndarray:
@@ -204,7 +210,7 @@ def _step(w: _Walk, f0: np.ndarray, J: np.ndarray, H: np.ndarray, inject: np.nda
         shift=J2 @ w.shift + _curvature(H2, curvature_cov), cross=J2 @ w.cross)
 
 
-def _walk(layer: Layer, w: _Walk, maps: _Maps) -> _Walk:
+def _walk(layer: Layer, w: _Walk, maps: LayerMaps) -> _Walk:
     d, T = maps.width, maps.seq_len
     if isinstance(layer, Serial):
         subs = layer.layers
@@ -253,7 +259,7 @@ def _skip_branch(branch: tuple[float, float], skip: tuple[float, float], seq_len
     return 4 * gram_covariance(branch, skip, seq_len)
 
 
-def _hidden(dense: Dense, act: Activation, w: _Walk, maps: _Maps) -> _Walk:
+def _hidden(dense: Dense, act: Activation, w: _Walk, maps: LayerMaps) -> _Walk:
     """Dense -> Activation: the hidden layer's m features are i.i.d. given the input, so its Gram
     is a sample mean over m features of phi(u) phi(u)^T (:func:`feature_covariance`)."""
     stage = Serial(dense, act)
@@ -279,8 +285,8 @@ def _parts(m: np.ndarray) -> tuple[float, float]:
     return float(m[1]), float(m[0] - m[1])
 
 
-def _number(expr: sp.Expr, maps: _Maps) -> float:
-    return float(sp.sympify(expr).xreplace(dict(zip(PARAMS, maps.values))))
+def _number(expr: sp.Expr, maps: LayerMaps) -> float:
+    return float(sp.sympify(expr).xreplace(maps.values))
 
 
 @dataclass(frozen=True)
@@ -301,31 +307,56 @@ class ScatterTrajectory(Result):
     rho_drag: list[float]
 
 
-def propagate_scatter(arch: Architecture, *, depth: int, rho0: float, q0: float = 1.0) -> ScatterTrajectory:
-    """Iterate ``arch``'s finite-width block map with the networks' covariance carried beside the mean."""
+def propagate_scatter(arch: Architecture, *, depth: int, rho0: float, q0: float = 1.0,
+                      hidden_width: int | None = None) -> ScatterTrajectory:
+    """Iterate ``arch``'s finite-width block map with the networks' covariance carried beside the mean,
+    from i.i.d. Gaussian tokens (q0, rho0 q0) whose common part is drawn once per network."""
     if arch.width is None or arch.seq_len is None:
         raise InputError("scatter needs width and seq_len (it is a finite-width effect)")
-    maps = _Maps(arch)
     bm = architecture_map(arch)
+    fns = {first: compile_np(bm.args, exprs) for first, exprs in ((False, bm.exprs), (True, bm.first_exprs))}
+    params = arch.params()
+
+    def mean_map(m: np.ndarray, first: bool) -> tuple[float, ...]:
+        return tuple(float(x) for x in eval_np(fns[first], m[0], m[1], *params))
+
     trees = {first: build(arch.block, arch.activation, finite_t=True, width=d_symbol, first=first)
              for first in (False, True)}
-    fns = {first: compile_np(bm.args, exprs) for first, exprs in ((False, bm.exprs), (True, bm.first_exprs))}
-    d, T = maps.width, maps.seq_len
-    m = np.array([float(q0), float(rho0) * float(q0)])
-    plain = m.copy()
-    cov = feature_covariance(*_parts(m), T) / d    # i.i.d. Gaussian tokens: their common part
+    maps = LayerMaps(dict(zip(PARAMS, params)), arch.width, arch.seq_len, hidden_width)
+    m0 = np.array([float(q0), float(rho0) * float(q0)])
+    return scatter_trajectory(trees, mean_map, maps, depth=depth, m0=m0, cov0=gaussian_tokens(m0, maps))
+
+
+def through(layer: Layer, m: np.ndarray, cov: np.ndarray, maps: LayerMaps) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) over networks after ``layer`` (e.g. an embedding LayerNorm) from (m, cov)."""
+    w = _walk(layer, _Walk(np.asarray(m, dtype=float), cov, cov, np.zeros(2), np.zeros((2, 2))), maps)
+    return w.m + w.shift, w.cov
+
+
+def gaussian_tokens(m: np.ndarray, maps: LayerMaps) -> np.ndarray:
+    """The covariance over networks of (q_hat, p_hat) of i.i.d. Gaussian tokens with state ``m``: one
+    common part per network (Wishart, :func:`feature_covariance`)."""
+    return feature_covariance(*_parts(m), maps.seq_len) / maps.width
+
+
+def scatter_trajectory(trees: Mapping[bool, Layer], mean_map: Callable[[np.ndarray, bool], tuple[float, ...]],
+                       maps: LayerMaps, *, depth: int, m0: np.ndarray, cov0: np.ndarray) -> ScatterTrajectory:
+    """The recursion of the module docstring: ``mean_map(m, first)`` is the finite-width block map
+    (q', p', Y2) (the first block's when ``first``), ``trees[first]`` the block's layers, walked for the
+    covariance and the curvature drag; starting at mean ``m0`` with covariance ``cov0``."""
+    m, cov, plain = np.asarray(m0, dtype=float), np.asarray(cov0, dtype=float), np.asarray(m0, dtype=float)
     rows: list[tuple[float, ...]] = []
     y2s: list[float] = []
     for layer_index in track(range(depth + 1), "scatter"):
         first = layer_index == 0
-        q_next, p_next, y2 = (float(x) for x in eval_np(fns[first], m[0], m[1], *maps.values, d))
+        q_next, p_next, y2 = mean_map(m, first)
         w = _walk(trees[first], _Walk(m, cov, cov, np.zeros(2), np.zeros((2, 2))), maps)
         y2s.append(y2 + sum(w.y2_shift))
         rho, sd = _ratio(m, cov)
         rows.append((*m, rho, sd, rho - plain[1] / plain[0]))
         if layer_index == depth:
             break
-        plain = np.array([float(x) for x in eval_np(fns[first], plain[0], plain[1], *maps.values, d)[:2]])
+        plain = np.array(mean_map(plain, first)[:2])
         m = np.array([q_next, p_next]) + w.shift
         cov = w.cov
     q_, p_, rho_, sd_, drag = (list(map(float, col)) for col in zip(*rows))

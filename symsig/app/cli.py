@@ -251,9 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--position", type=int, default=None, metavar="t",
                      help="1-based query position 1 <= t <= T (with --causal and --seq-len)")
     width_options.add(cmd)
-    cmd.add_argument("--scatter", action="store_true",
-                     help="with --width: carry each network's O(1/sqrt(d)) scatter of (q, p) and its drag on the "
-                          "mean (docs/finite_width.md §11); adds rho_sd, rho_drag")
+    width_options.add_scatter(cmd, "with --width (encoders): adds rho_sd, rho_drag; ")
     _add_common(cmd)
     cmd.set_defaults(run=_cmd_propagate, table=_table_layers)
 

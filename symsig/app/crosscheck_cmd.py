@@ -46,6 +46,8 @@ def add_arguments(cmd: argparse.ArgumentParser, number: Callable[[str], str], ar
     cmd.add_argument("--plot", default=None, metavar="FILE", help="save a PNG/SVG of model vs theory")
     width_options.add_theory(cmd)
     width_options.add_cross_positions(cmd)
+    width_options.add_scatter(cmd, "BERT: add the finite-width theory with the networks' scatter (theory_scatter_* "
+                                   "columns, theory_scatter_rho_sd against the seeds' spread); ")
 
 
 def run(args: argparse.Namespace) -> Any:

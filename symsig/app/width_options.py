@@ -25,7 +25,7 @@ def add_theory(cmd: argparse.ArgumentParser) -> None:
 
 
 #: The opt-in theory columns of ``crosscheck`` (argument names of :func:`symsig.simulation.hf.crosscheck`).
-THEORY_FLAGS = ("width_theory", "cross_positions")
+THEORY_FLAGS = ("width_theory", "cross_positions", "scatter")
 
 
 def add_cross_positions(cmd: argparse.ArgumentParser) -> None:
@@ -33,6 +33,13 @@ def add_cross_positions(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--cross-positions", dest="cross_positions", action="store_true",
                      help="GPT-2: add the decoder theory with the tokens' cross-position Gram (theory_cross_* "
                           "columns; with --width-theory also theory_cross_width_*; docs/theory.md §6.4)")
+
+
+def add_scatter(cmd: argparse.ArgumentParser, what: str) -> None:
+    """``--scatter``: carry each network's O(1/sqrt(d)) scatter of (q, p) and its drag on the mean."""
+    cmd.add_argument("--scatter", action="store_true",
+                     help=f"{what}carry each network's O(1/sqrt(d)) scatter of (q, p) beside the mean and its "
+                          "curvature drag on it (docs/finite_width.md §11)")
 
 
 def architecture(args: argparse.Namespace) -> dict[str, Any]:

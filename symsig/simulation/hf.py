@@ -187,7 +187,9 @@ class CrossCheck(Result):
     averages over (GPT-2). ``theory_width_*`` (opt-in, one head): the theory with the
     attention at first order in 1/d at the model's width (absent from the JSON otherwise).
     ``theory_cross_*`` (opt-in, GPT-2): the decoder theory with the cross-position Gram;
-    ``theory_cross_width_*``: that plus the width terms (both opt-ins given).
+    ``theory_cross_width_*``: that plus the width terms (both opt-ins given). ``theory_scatter_*``
+    (opt-in, BERT): the finite-width theory with the networks' scatter, ``theory_scatter_rho_sd`` one
+    network's standard deviation of rho (compare ``rho_err * sqrt(seeds)``).
     """
 
     model: str
@@ -214,6 +216,10 @@ class CrossCheck(Result):
     theory_cross_width_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_cross_width_q: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_cross_width_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_scatter_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_scatter_q: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_scatter_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_scatter_rho_sd: list[float] | None = field(default=None, metadata=OPTIONAL)
     _per_layer = ("rho", "rho_err", "theory_rho", "q", "q_err", "theory_q", "Y2", "Y2_err", "theory_Y2")
 
 
@@ -260,14 +266,17 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                heads: int = 1, mlp_width: int | None = None, rho0: float = 0.3, q0: float = 1.0,
                seeds: int = 4, seed: int = 0, extra_biases: bool = True,
                theory_positions: int | None = None, width_theory: bool = False,
-               cross_positions: bool = False) -> CrossCheck:
+               cross_positions: bool = False, scatter: bool = False) -> CrossCheck:
     """Run ``seeds`` re-initialised stock models and the matching theory (module docstring).
 
     GPT-2 measures the last quarter of the tokens (:func:`~symsig.core.architecture.late_window`) and the
     theory averages every key count of that window (``theory_positions`` k: k evenly spaced ones).
     ``cross_positions`` (GPT-2): also the decoder theory with the cross-position Gram (theory_cross_*;
     :mod:`symsig.analysis.positions`), and with ``width_theory`` its first-order sum with the width
-    terms (theory_cross_width_* = theory_cross_* + theory_width_* - theory_*).
+    terms (theory_cross_width_* = theory_cross_* + theory_width_* - theory_*). ``scatter`` (BERT, one head):
+    the finite-width theory with each network's scatter of (q, p) carried beside the mean
+    (theory_scatter_*; :mod:`symsig.analysis.scatter`), with ``theory_scatter_rho_sd`` one network's
+    standard deviation of rho (the seeds' spread is ``rho_err * sqrt(seeds)``).
     """
     model = validate.choice("model", model, MODELS)
     width = validate.integer("width", width, 2)
@@ -293,6 +302,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         raise InputError("width theory: the finite-width correction is derived for one head (give heads = 1)")
     if width_theory:
         stock_block_map(model, extra_biases, True)  # composed (and checked) before any work
+    if scatter and (model != "bert" or heads != 1):
+        raise InputError("scatter: the networks' scatter is carried for BERT (an encoder) with one head")
     if cross_positions and model != "gpt2":
         raise InputError("cross_positions: the cross-position theory is for the decoder (model gpt2)")
 
@@ -312,6 +323,9 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     th_x = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
                   sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
                   cross_positions=True) if cross_positions else {}
+    th_s = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
+                  sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
+                  width=width, scatter=True, hidden_width=m) if scatter else {}
     # first order in both corrections: their effects add (docs/finite_width.md §9.3)
     th_xw = {k: th_x[k] + th_w[k] - th[k] for k in th_x} if th_x and th_w else {}
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
@@ -328,8 +342,9 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         Y2=list(stats["Y2"][0]), Y2_err=list(stats["Y2"][1]), theory_Y2=list(th["Y2"]),
         window=[window.start, window.stop - 1],
         theory_positions=[int(v) for v in positions] if model == "gpt2" else [seq_len],
-        settings=settings, **{f"theory_{name}_{k}": list(v) for name, t in (("width", th_w), ("cross", th_x), ("cross_width", th_xw))
-                              for k, v in t.items() if k in ("rho", "q", "Y2")})
+        settings=settings, **{f"theory_{name}_{k}": list(v) for name, t in (("width", th_w), ("cross", th_x), ("cross_width", th_xw),
+                                                                      ("scatter", th_s))
+                              for k, v in t.items() if k in ("rho", "q", "Y2", "rho_sd")})
 
 
 def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
@@ -346,7 +361,8 @@ def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
     ax1.errorbar(layers, result.rho, yerr=result.rho_err, fmt="o", ms=4, capsize=2, label=f"HF {result.model}")
     ax1.plot(layers, result.theory_rho, "-", label="theory (finite T)")
     extra = [(name, getattr(result, f"theory_{key}_rho"), getattr(result, f"theory_{key}_Y2"))
-             for key, name in (("width", "finite T, d"), ("cross", "cross-position"), ("cross_width", "cross-position, d"))
+             for key, name in (("width", "finite T, d"), ("cross", "cross-position"), ("cross_width", "cross-position, d"),
+                               ("scatter", "d, scatter"))
              if getattr(result, f"theory_{key}_rho") is not None]
     for name, rho_th, _ in extra:
         ax1.plot(layers, rho_th, "--", label=f"theory ({name})")

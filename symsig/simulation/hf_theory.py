@@ -82,6 +82,29 @@ def stock_block_map(model: str, extra_biases: bool, finite_width: bool = False) 
     return Map((*ARGS, d) if finite_width else ARGS, (out.q, out.p, out.observable("Y2")))
 
 
+def _scatter_theory(model: str, seq_len: int, depth: int, width: int | None, hidden_width: int | None, rho0: float,
+                    q0: float, extra_biases: bool, params: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """BERT's finite-width theory with the networks' scatter, from Gaussian tokens through the embedding
+    LayerNorm (docs/finite_width.md §11)."""
+    from ..analysis.scatter import LayerMaps, gaussian_tokens, scatter_trajectory, through
+
+    if model != "bert" or width is None:
+        raise InputError("scatter: the networks' scatter is carried for BERT (an encoder) at finite width")
+    block = stock_block_map(model, extra_biases, True)
+    fn = compile_np(block.args, block.exprs)
+
+    def mean_map(m: np.ndarray, first: bool) -> tuple[float, ...]:
+        return tuple(float(x) for x in eval_np(fn, m[0], m[1], *params, seq_len, width))
+
+    maps = LayerMaps(dict(zip(ARGS[2:-1], params)), width, seq_len, hidden_width)
+    start = np.array([q0, rho0 * q0])
+    m0, cov0 = through(LayerNorm(), start, gaussian_tokens(start, maps), maps)
+    tree = theory_block(model, extra_biases, finite_width=True)
+    out = scatter_trajectory({True: tree, False: tree}, mean_map, maps, depth=depth, m0=m0, cov0=cov0)
+    return {"q": np.array(out.q), "p": np.array(out.p), "rho": np.array(out.rho), "Y2": np.array(out.Y2[:depth]),
+            "rho_sd": np.array(out.rho_sd)}
+
+
 @cache
 def _final_layernorm() -> Any:
     """GPT-2's ln_f at finite width, (q, p, d) -> p': :class:`LayerNorm` (d, "stream") of the blocks."""
@@ -93,7 +116,8 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
            sigma_b2: float, sigma_o2: float = 1.0, alpha_sa: float = 1.0, alpha_mlp: float = 1.0,
            rho0: float = 0.3, q0: float = 1.0, extra_biases: bool = True,
            positions: np.ndarray | None = None, width: int | None = None,
-           cross_positions: bool = False) -> dict[str, np.ndarray]:
+           cross_positions: bool = False, scatter: bool = False,
+           hidden_width: int | None = None) -> dict[str, np.ndarray]:
     """Theory per layer l = 0..depth: arrays ``q``, ``p``, ``rho`` (length depth + 1)
     and ``Y2`` (length depth; entry l-1 = attention of block l).
 
@@ -103,7 +127,13 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
     and the LayerNorms at first order in 1/d (:func:`theory_block`). ``cross_positions`` (GPT-2, d -> infinity):
     the decoder theory with the tokens' cross-position Gram (:mod:`symsig.analysis.positions`) over the
     late window (:func:`~symsig.core.architecture.late_window`); ``positions`` is then unused.
+    ``scatter`` (BERT, with ``width``): the means over networks with each network's O(1/d^(1/2)) scatter of
+    (q, p) carried beside them (:mod:`symsig.analysis.scatter`; ``hidden_width`` m of the MLP, default d);
+    adds ``rho_sd``, one network's standard deviation of rho.
     """
+    if scatter:
+        return _scatter_theory(model, seq_len, depth, width, hidden_width, rho0, q0, extra_biases,
+                               (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2))
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
     params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns,
               *(() if width is None else (width,)))
