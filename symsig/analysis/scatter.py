@@ -315,7 +315,7 @@ def propagate_scatter(arch: Architecture, *, depth: int, rho0: float, q0: float 
         raise InputError("scatter needs width and seq_len (it is a finite-width effect)")
     bm = architecture_map(arch)
     fns = {first: compile_np(bm.args, exprs) for first, exprs in ((False, bm.exprs), (True, bm.first_exprs))}
-    params = arch.params()
+    params = tuple(float(v) for v in arch.params())   # the command line passes decimal strings
 
     def mean_map(m: np.ndarray, first: bool) -> tuple[float, ...]:
         return tuple(float(x) for x in eval_np(fns[first], m[0], m[1], *params))

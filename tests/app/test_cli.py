@@ -51,6 +51,15 @@ def test_propagate_table(capsys: pytest.CaptureFixture) -> None:
     assert out[0].split() == ["layer", "q", "p", "rho", "Y2"] and len(out) == 5
 
 
+def test_propagate_scatter_columns(capsys: pytest.CaptureFixture) -> None:
+    """--scatter adds one network's spread of rho and the drag; rho is then the mean over networks."""
+    args = ["propagate", "--depth", "3", "--width", "128", "--seq-len", "128", "--scatter", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"q", "p", "rho", "Y2", "rho_sd", "rho_drag"} and all(len(v) == 4 for v in data.values())
+    assert all(0 < s < 0.1 for s in data["rho_sd"]) and all(x < 0 for x in data["rho_drag"])
+
+
 def test_crosscheck_table_keeps_the_window_out_of_the_layer_columns(capsys: pytest.CaptureFixture) -> None:
     """The measured window and the theory's key counts are not per-layer lists: they follow the table."""
     assert main(["crosscheck", "--model", "gpt2", "--width", "16", "--seq-len", "16", "--depth", "2",
@@ -73,6 +82,9 @@ def test_crosscheck_table_keeps_the_window_out_of_the_layer_columns(capsys: pyte
         ["propagate", "--depth", "-3"],
         ["propagate", "--seq-len", "1"],
         ["propagate", "--dps", "0"],
+        ["propagate", "--scatter"],
+        ["propagate", "--scatter", "--width", "64", "--seq-len", "64", "--causal", "--position", "3"],
+        ["crosscheck", "--model", "gpt2", "--width", "16", "--seq-len", "16", "--scatter"],
         ["nonsense"],
     ],
 )
