@@ -43,6 +43,7 @@ from ..numerics.activations import activation_np
 from ..numerics.compile import compile_np, eval_np
 from ..theory.blocks import architecture_map, build
 from ..core.names import ACTIVATIONS
+from ..theory import scatter as theory_scatter
 from ..theory.layers import Activation, Attention, Dense, Layer, LayerNorm, Residual, Serial, State
 from ..theory.symbols import PARAMS, beta, p, q
 from ..theory.symbols import d as d_symbol
@@ -93,16 +94,25 @@ def feature_covariance(a: float, b: float, seq_len: int, phi: Any = None) -> np.
 
 
 def gram_covariance(k: tuple[float, float], g: tuple[float, float], seq_len: int) -> np.ndarray:
-    """C_ij = tr(A_i K A_j G) for the (q, p) read-outs A_q = I/T, A_p = (1 1^T - I)/(T(T - 1)) and
-    K = k_0 1 1^T + k_1 I, G = g_0 1 1^T + g_1 I. All four commute: on 1 they are 1/T, 1/T, k_0 T + k_1,
-    g_0 T + g_1; on its complement (T - 1 dimensions) 1/T, -1/(T(T - 1)), k_1, g_1.
+    """C_ij = tr(A_i K A_j G) for the (q, p) read-outs, K = k_0 1 1^T + k_1 I, G = g_0 1 1^T + g_1 I
+    (:func:`symsig.theory.scatter.readout_covariance`). A Gram sampled from d i.i.d. features N(0, K)
+    has d Cov = 2 C(K, K) (Wishart); the cross term (x f^T + f x^T)/d of a fixed x (Gram G) and such
+    features has d Cov = 4 C(K, G)."""
+    return np.array(_numeric()["readout"](*k, *g, float(seq_len)), dtype=float).reshape(2, 2)
 
-    A Gram sampled from d i.i.d. features N(0, K) has d Cov = 2 C(K, K) (Wishart); the cross term
-    (x f^T + f x^T)/d of a fixed x (Gram G) and such features has d Cov = 4 C(K, G)."""
-    T = float(seq_len)
-    ones = np.full((2, 2), 1 / T**2) * (k[0] * T + k[1]) * (g[0] * T + g[1])
-    gamma = np.array([1 / T, -1 / (T * (T - 1))])
-    return ones + (T - 1) * np.outer(gamma, gamma) * k[1] * g[1]
+
+@cache
+def _numeric() -> dict[str, Any]:
+    """The closed forms of :mod:`symsig.theory.scatter`, compiled once."""
+    mat = theory_scatter.readout_covariance()
+    ratio = theory_scatter.ratio_moments()
+    return {
+        "readout": sp.lambdify((theory_scatter.k0, theory_scatter.k1, theory_scatter.g0, theory_scatter.g1,
+                                theory_scatter.T), list(mat), "numpy"),
+        "temperature": sp.lambdify((theory_scatter.rho, theory_scatter.d), theory_scatter.temperature_variance(), "numpy"),
+        "ratio": sp.lambdify((theory_scatter.m_q, theory_scatter.m_p, theory_scatter.s_qq, theory_scatter.s_qp,
+                              theory_scatter.s_pp), list(ratio), "numpy"),
+    }
 
 
 @dataclass(frozen=True)
@@ -246,7 +256,7 @@ def _walk(layer: Layer, w: _Walk, maps: LayerMaps) -> _Walk:
             raise InputError("scatter: causal attention is not covered (the cross-position theory has no scatter)")
         f0, J, H, g = maps.derivatives(_finite_t(layer), w.m, _active(w.cov), d_beta=True)
         rho_in = w.m[1] / w.m[0]
-        temperature = np.outer(g[:2], g[:2]) * (maps.beta / 2) ** 2 * 4 * rho_in**2 / d
+        temperature = np.outer(g[:2], g[:2]) * (maps.beta / 2) ** 2 * _numeric()["temperature"](rho_in, d)
         inject = temperature + feature_covariance(*_parts(f0), T) / d
         out = _step(w, f0, J, H, inject, temperature, w.cov)
         y2 = float(_curvature(H[2:], w.cov)[0])
@@ -365,7 +375,5 @@ def scatter_trajectory(trees: Mapping[bool, Layer], mean_map: Callable[[np.ndarr
 
 def _ratio(m: np.ndarray, cov: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation over networks of rho = p / q, to first order in the covariance."""
-    qm, pm = m
-    grad = np.array([-pm / qm**2, 1 / qm])
-    mean = pm / qm + pm * cov[0, 0] / qm**3 - cov[0, 1] / qm**2
-    return float(mean), float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+    mean, var = _numeric()["ratio"](m[0], m[1], cov[0, 0], cov[0, 1], cov[1, 1])
+    return float(mean), float(np.sqrt(max(var, 0.0)))

@@ -19,6 +19,7 @@ import sympy as sp
 from ..core import validate
 from ..theory import activations, gradient, rem, special
 from ..theory import finite_width as fw
+from ..theory import scatter as scatter_symbols
 from ..theory.conditions import DEPTH, EPS
 from ..theory.layers import Attention, LayerNorm, Residual, State, symbolic_state
 from ..theory.symbols import LATEX_NAMES, T, alpha_mlp, alpha_sa, beta, c, d, m, p, q, sigma_b2, sigma_v2, sigma_w2, v
@@ -110,6 +111,7 @@ def formulas() -> tuple[Formula, ...]:
         if label != "beta-c0":  # beta_c is the REM formula above
             add("Boundaries", f"boundary-{label}", lhs, expr, f"{meaning}; analysis.boundary.closed_forms")
     out += _gradient_formulas() + _condition_formulas() + _finite_width_formulas() + _decoder_formulas()
+    out += _scatter_formulas()
     return tuple(out)
 
 
@@ -146,6 +148,8 @@ _TOKENS |= dict(zip(_SKIP_BRANCH, (r"\alpha^2", r"\rho_x", "k_q", "k_p")))
 #: The decoder's cross-position Gram (docs/theory.md §6.4): key means, nested overlap, a pair's norms.
 _CROSS = sp.symbols("pbar_t Pbar_su X_su Q_s Q_u P_su", real=True)
 _TOKENS |= dict(zip(_CROSS, (r"\bar{p}_t", r"\bar{P}_{s,u}", r"X_{s,u}", r"Q_s", r"Q_u", r"P_{s,u}")))
+#: The networks' scatter (docs/finite_width.md §11): the read-outs' Gram parts, the mean and covariance of (q, p).
+_TOKENS |= scatter_symbols.SYMBOLS
 
 
 #: Text printed under a section heading: what its symbols mean.
@@ -165,6 +169,13 @@ _SECTION_NOTES = {
         "overlap $\\bar{P}_{s,u}$. $Y_2$ is the finite-$T$ IPR with $t$ keys at $\\bar{p}_t$, and "
         "$X_{s,u}=\\mathbb{E}\\sum_{v\\le s}A_{sv}A_{uv}$ the overlap of two causal rows of $s$ and $u$ keys, the first "
         "$s$ shared."),
+    "Network scatter": (
+        "Over networks, $(q,p)$ after a layer has mean $m$ and covariance $S=O(1/d)$ (symsig's "
+        "\\texttt{docs/finite\\_width.md}, section 11): $m'=f(m)+\\tfrac12H_f:S$ and $S'=J_fSJ_f^\\top+I$. "
+        "A Gram sampled from $d$ i.i.d. features $\\mathcal{N}(0,K)$ injects $I=2C(K,K)/d$, and a residual "
+        "$\\alpha x+f$ adds $4\\alpha^2C(K,G_x)/d$, with $C_{ij}(K,G)=\\mathrm{tr}(A_iKA_jG)$, "
+        "$A_q=I/T$, $A_p=(11^\\top-I)/(T(T-1))$, $K=k_0 11^\\top+k_1I$, $G=g_0 11^\\top+g_1I$. The "
+        "attention's logits share a scale $\\kappa$ per network."),
 }
 
 
@@ -250,6 +261,20 @@ def _decoder_formulas() -> list[Formula]:
             Formula(sec, "cross-p", "P'_{s,u}", attn.output(State(q, pbar_su), _y2, x_su).p, src),
             Formula(sec, "cross-layernorm", "P'_{s,u}", LayerNorm()(State(sp.sqrt(q_s * q_u), p_su)).p,
                     f"{src}: layers.LayerNorm at the pair's geometric mean norm")]
+
+
+def _scatter_formulas() -> list[Formula]:
+    """The networks' scatter of (q, p) (docs/finite_width.md §11; theory.scatter)."""
+    sec, src = "Network scatter", "docs/finite_width.md §11; theory.scatter"
+    c = scatter_symbols.readout_covariance()
+    mean, var = scatter_symbols.ratio_moments()
+    return [Formula(sec, "scatter-c-qq", "C_{qq}(K,G)", _with_moment_symbols(sp.factor(c[0, 0])), f"{src}.readout_covariance"),
+            Formula(sec, "scatter-c-qp", "C_{qp}(K,G)", _with_moment_symbols(sp.factor(c[0, 1])), f"{src}.readout_covariance"),
+            Formula(sec, "scatter-c-pp", "C_{pp}(K,G)", _with_moment_symbols(sp.factor(c[1, 1])), f"{src}.readout_covariance"),
+            Formula(sec, "scatter-kappa", r"\mathrm{Var}\,\kappa", scatter_symbols.temperature_variance(),
+                    f"{src}.temperature_variance"),
+            Formula(sec, "scatter-rho-mean", r"\mathbb{E}[p/q]", mean, f"{src}.ratio_moments"),
+            Formula(sec, "scatter-rho-var", r"\mathrm{Var}[p/q]", var, f"{src}.ratio_moments")]
 
 
 def latex(*, out: str | Path | None = None) -> str:

@@ -88,10 +88,11 @@ def test_prose_check_has_power() -> None:
 
 def test_sections_cover_gradient_conditions_and_finite_width() -> None:
     sections = {f.section for f in L.formulas()}
-    assert {"Gradient", "Critical conditions", "Finite width", "Decoders"} <= sections
+    assert {"Gradient", "Critical conditions", "Finite width", "Decoders", "Network scatter"} <= sections
     tex = {f.label: f.tex() for f in L.formulas()}
     assert r"\langle Y_2\rangle_d" in tex["fw-attn-q"] and r"\mathbb{E}[Y_2^2]" in tex["fw-dq"]
     assert r"X_{s,u}" in tex["cross-p"] and r"\bar{P}_{s,u}" in tex["cross-p"]
+    assert r"\rho^{2}" in tex["scatter-kappa"] and "S_{qp}" in tex["scatter-rho-mean"]
 
 
 def test_layernorm_width_shift_is_the_documented_closed_form() -> None:
