@@ -252,8 +252,8 @@ def _walk(layer: Layer, w: _Walk, maps: LayerMaps) -> _Walk:
         seen = w.unseen if layer.skip != "stream" else w.cov
         return _step(w, f0, J, H, np.zeros((2, 2)), np.zeros((2, 2)), seen)
     if isinstance(layer, Attention):
-        if layer.n_states is not None:
-            raise InputError("scatter: causal attention is not covered (the cross-position theory has no scatter)")
+        if layer.n_states is not None and layer.n_states not in maps.values:
+            raise InputError("scatter: a causal attention needs its key count (the walk runs at one position)")
         f0, J, H, g = maps.derivatives(_finite_t(layer), w.m, _active(w.cov), d_beta=True)
         rho_in = w.m[1] / w.m[0]
         temperature = np.outer(g[:2], g[:2]) * (maps.beta / 2) ** 2 * _numeric()["temperature"](rho_in, d)

@@ -188,8 +188,10 @@ class CrossCheck(Result):
     attention at first order in 1/d at the model's width (absent from the JSON otherwise).
     ``theory_cross_*`` (opt-in, GPT-2): the decoder theory with the cross-position Gram;
     ``theory_cross_width_*``: that plus the width terms (both opt-ins given). ``theory_scatter_*``
-    (opt-in, BERT): the finite-width theory with the networks' scatter, ``theory_scatter_rho_sd`` one
-    network's standard deviation of rho (compare ``rho_err * sqrt(seeds)``).
+    (opt-in): the finite-width theory with the networks' scatter (GPT-2: plus its drag at the window's mean
+    key count), ``theory_scatter_rho_sd`` one network's standard deviation of rho (compare
+    ``rho_err * sqrt(seeds)``); ``theory_cross_scatter_*``: the cross-position theory with the width terms
+    and the drag (all three opt-ins).
     """
 
     model: str
@@ -220,6 +222,9 @@ class CrossCheck(Result):
     theory_scatter_q: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_scatter_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
     theory_scatter_rho_sd: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_scatter_rho: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_scatter_q: list[float] | None = field(default=None, metadata=OPTIONAL)
+    theory_cross_scatter_Y2: list[float] | None = field(default=None, metadata=OPTIONAL)
     _per_layer = ("rho", "rho_err", "theory_rho", "q", "q_err", "theory_q", "Y2", "Y2_err", "theory_Y2")
 
 
@@ -273,10 +278,12 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
     theory averages every key count of that window (``theory_positions`` k: k evenly spaced ones).
     ``cross_positions`` (GPT-2): also the decoder theory with the cross-position Gram (theory_cross_*;
     :mod:`symsig.analysis.positions`), and with ``width_theory`` its first-order sum with the width
-    terms (theory_cross_width_* = theory_cross_* + theory_width_* - theory_*). ``scatter`` (BERT, one head):
+    terms (theory_cross_width_* = theory_cross_* + theory_width_* - theory_*). ``scatter`` (one head):
     the finite-width theory with each network's scatter of (q, p) carried beside the mean
     (theory_scatter_*; :mod:`symsig.analysis.scatter`), with ``theory_scatter_rho_sd`` one network's
-    standard deviation of rho (the seeds' spread is ``rho_err * sqrt(seeds)``).
+    standard deviation of rho (the seeds' spread is ``rho_err * sqrt(seeds)``); GPT-2: the drag is taken at
+    the window's mean key count and added to the width theory, and with ``cross_positions`` and
+    ``width_theory`` also to their sum (theory_cross_scatter_*).
     """
     model = validate.choice("model", model, MODELS)
     width = validate.integer("width", width, 2)
@@ -302,8 +309,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         raise InputError("width theory: the finite-width correction is derived for one head (give heads = 1)")
     if width_theory:
         stock_block_map(model, extra_biases, True)  # composed (and checked) before any work
-    if scatter and (model != "bert" or heads != 1):
-        raise InputError("scatter: the networks' scatter is carried for BERT (an encoder) with one head")
+    if scatter and heads != 1:
+        raise InputError("scatter: the networks' scatter is carried with one head (give heads = 1)")
     if cross_positions and model != "gpt2":
         raise InputError("cross_positions: the cross-position theory is for the decoder (model gpt2)")
 
@@ -325,9 +332,13 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
                   cross_positions=True) if cross_positions else {}
     th_s = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sw2, sigma_v2=sv2, sigma_b2=sb2,
                   sigma_o2=so2, alpha_sa=a_sa, alpha_mlp=a_mlp, rho0=rho0, q0=q0, extra_biases=extra_biases,
-                  width=width, scatter=True, hidden_width=m) if scatter else {}
+                  positions=positions if model == "gpt2" else None, width=width, scatter=True,
+                  hidden_width=m) if scatter else {}
     # first order in both corrections: their effects add (docs/finite_width.md §9.3)
     th_xw = {k: th_x[k] + th_w[k] - th[k] for k in th_x} if th_x and th_w else {}
+    # ... and with the networks' scatter: the drag adds to the cross-position theory with width terms
+    th_xs = ({"q": th_xw["q"], "rho": th_xw["rho"] + th_s["rho_drag"], "Y2": th_xw["Y2"] + th_s["Y2_drag"]}
+             if th_xw and th_s else {})
     diff = np.abs(stats["rho"][0][1:] - th["rho"][1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / stats["rho"][1][1:]
@@ -343,7 +354,8 @@ def crosscheck(*, model: str = "bert", width: int, seq_len: int, depth: int, bet
         window=[window.start, window.stop - 1],
         theory_positions=[int(v) for v in positions] if model == "gpt2" else [seq_len],
         settings=settings, **{f"theory_{name}_{k}": list(v) for name, t in (("width", th_w), ("cross", th_x), ("cross_width", th_xw),
-                                                                      ("scatter", th_s))
+                                                                      ("scatter", th_s),
+                                                                      ("cross_scatter", th_xs))
                               for k, v in t.items() if k in ("rho", "q", "Y2", "rho_sd")})
 
 
@@ -362,7 +374,7 @@ def plot(result: CrossCheck, path: str | os.PathLike[str]) -> str:
     ax1.plot(layers, result.theory_rho, "-", label="theory (finite T)")
     extra = [(name, getattr(result, f"theory_{key}_rho"), getattr(result, f"theory_{key}_Y2"))
              for key, name in (("width", "finite T, d"), ("cross", "cross-position"), ("cross_width", "cross-position, d"),
-                               ("scatter", "d, scatter"))
+                               ("scatter", "d, scatter"), ("cross_scatter", "cross-position, d, scatter"))
              if getattr(result, f"theory_{key}_rho") is not None]
     for name, rho_th, _ in extra:
         ax1.plot(layers, rho_th, "--", label=f"theory ({name})")

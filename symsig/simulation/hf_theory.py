@@ -83,26 +83,41 @@ def stock_block_map(model: str, extra_biases: bool, finite_width: bool = False) 
 
 
 def _scatter_theory(model: str, seq_len: int, depth: int, width: int | None, hidden_width: int | None, rho0: float,
-                    q0: float, extra_biases: bool, params: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """BERT's finite-width theory with the networks' scatter, from Gaussian tokens through the embedding
-    LayerNorm (docs/finite_width.md §11)."""
+                    q0: float, extra_biases: bool, params: tuple[float, ...], key_count: float) -> dict[str, np.ndarray]:
+    """The finite-width theory with the networks' scatter (docs/finite_width.md §11): BERT from Gaussian
+    tokens through the embedding LayerNorm; GPT-2 from Gaussian tokens, its causal attention at one key
+    count ``key_count`` (the walk runs at one position). ``rho_drag``, ``Y2_drag``: what the scatter adds to
+    the width theory's rho and Y2."""
     from ..analysis.scatter import LayerMaps, gaussian_tokens, scatter_trajectory, through
 
-    if model != "bert" or width is None:
-        raise InputError("scatter: the networks' scatter is carried for BERT (an encoder) at finite width")
+    if width is None:
+        raise InputError("scatter: the networks' scatter is a finite-width effect (give width)")
     block = stock_block_map(model, extra_biases, True)
     fn = compile_np(block.args, block.exprs)
 
     def mean_map(m: np.ndarray, first: bool) -> tuple[float, ...]:
-        return tuple(float(x) for x in eval_np(fn, m[0], m[1], *params, seq_len, width))
+        return tuple(float(x) for x in eval_np(fn, m[0], m[1], *params, key_count, width))
 
-    maps = LayerMaps(dict(zip(ARGS[2:-1], params)), width, seq_len, hidden_width)
+    maps = LayerMaps(dict(zip(ARGS[2:-1], params)) | {n: key_count}, width, seq_len, hidden_width)
     start = np.array([q0, rho0 * q0])
-    m0, cov0 = through(LayerNorm(), start, gaussian_tokens(start, maps), maps)
+    m0, cov0 = start, gaussian_tokens(start, maps)
+    if model == "bert":
+        m0, cov0 = through(LayerNorm(), m0, cov0, maps)
     tree = theory_block(model, extra_biases, finite_width=True)
     out = scatter_trajectory({True: tree, False: tree}, mean_map, maps, depth=depth, m0=m0, cov0=cov0)
+    plain_y2 = [mean_map(m, False)[2] for m in _plain(mean_map, m0, depth)]
     return {"q": np.array(out.q), "p": np.array(out.p), "rho": np.array(out.rho), "Y2": np.array(out.Y2[:depth]),
-            "rho_sd": np.array(out.rho_sd)}
+            "rho_sd": np.array(out.rho_sd), "rho_drag": np.array(out.rho_drag),
+            "Y2_drag": np.array(out.Y2[:depth]) - np.array(plain_y2)}
+
+
+def _plain(mean_map: Any, m0: np.ndarray, depth: int) -> list[np.ndarray]:
+    """The width theory's states before blocks 1..depth (the map of the mean, no drag)."""
+    states, m = [], np.asarray(m0, dtype=float)
+    for _ in range(depth):
+        states.append(m)
+        m = np.array(mean_map(m, False)[:2])
+    return states
 
 
 @cache
@@ -127,13 +142,23 @@ def theory(*, model: str, seq_len: int, depth: int, beta: float, sigma_w2: float
     and the LayerNorms at first order in 1/d (:func:`theory_block`). ``cross_positions`` (GPT-2, d -> infinity):
     the decoder theory with the tokens' cross-position Gram (:mod:`symsig.analysis.positions`) over the
     late window (:func:`~symsig.core.architecture.late_window`); ``positions`` is then unused.
-    ``scatter`` (BERT, with ``width``): the means over networks with each network's O(1/d^(1/2)) scatter of
-    (q, p) carried beside them (:mod:`symsig.analysis.scatter`; ``hidden_width`` m of the MLP, default d);
-    adds ``rho_sd``, one network's standard deviation of rho.
+    ``scatter`` (with ``width``): the means over networks with each network's O(1/d^(1/2)) scatter of (q, p)
+    carried beside them (:mod:`symsig.analysis.scatter`; ``hidden_width`` m of the MLP, default d); adds
+    ``rho_sd`` (one network's standard deviation of rho) and ``rho_drag``, ``Y2_drag`` (what the scatter
+    adds). BERT: the whole theory. GPT-2: the width theory plus the drag, the drag computed at the mean key
+    count of ``positions`` (a first-order sum, as the cross-position theory's with the width terms).
     """
     if scatter:
-        return _scatter_theory(model, seq_len, depth, width, hidden_width, rho0, q0, extra_biases,
-                               (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2))
+        key_count = float(round(float(np.mean([seq_len] if positions is None else positions))))  # moments need whole n
+        out = _scatter_theory(model, seq_len, depth, width, hidden_width, rho0, q0, extra_biases,
+                              (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2), key_count)
+        if model == "gpt2":
+            base = theory(model=model, seq_len=seq_len, depth=depth, beta=beta, sigma_w2=sigma_w2, sigma_v2=sigma_v2,
+                          sigma_b2=sigma_b2, sigma_o2=sigma_o2, alpha_sa=alpha_sa, alpha_mlp=alpha_mlp, rho0=rho0,
+                          q0=q0, extra_biases=extra_biases, positions=positions, width=width)
+            out |= {"q": base["q"], "p": base["p"], "rho": base["rho"] + out["rho_drag"],
+                    "Y2": base["Y2"] + out["Y2_drag"]}
+        return out
     ns = np.asarray([seq_len] if positions is None else positions, dtype=float)
     params = (beta, sigma_w2, sigma_v2, sigma_b2, alpha_sa, alpha_mlp, seq_len, sigma_o2, ns,
               *(() if width is None else (width,)))
