@@ -22,7 +22,8 @@ attention's O(1) IPR fluctuation); its curvature term uses the covariance withou
 walk is layer by layer: the MLP's curvature sees the scatter its own block's attention made.
 Not included: the O(1) network-level fluctuation of the attention's IPR through shared keys
 (Cov(Y2_a, Y2_b), at most ~5 % of the value matrix's injection at beta = 3, negligible at 0.5),
-and the O(1/(dT)) token-sampling terms of the attention. First order in 1/d.
+and the O(1/(dT)) token-sampling terms of the attention. First order in 1/d. A causal attention is
+walked at one key count (GPT-2: the late window's mean; ``propagate(causal=True)`` does not take it).
 """
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def test_crosscheck_table_keeps_the_window_out_of_the_layer_columns(capsys: pyte
         ["propagate", "--dps", "0"],
         ["propagate", "--scatter"],
         ["propagate", "--scatter", "--width", "64", "--seq-len", "64", "--causal", "--position", "3"],
-        ["crosscheck", "--model", "gpt2", "--width", "16", "--seq-len", "16", "--scatter"],
+        ["crosscheck", "--model", "gpt2", "--width", "16", "--seq-len", "16", "--heads", "2", "--scatter"],
         ["nonsense"],
     ],
 )
