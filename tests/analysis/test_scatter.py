@@ -117,6 +117,20 @@ def test_the_input_scatter_is_the_gaussian_tokens_common_part() -> None:
     assert run.rho_sd[0] == pytest.approx(rho * (1 - rho) * np.sqrt(2 / d), rel=0.01)
 
 
+def test_layer_derivatives_against_the_closed_form() -> None:
+    """LayerNorm's (1, p/q): J = (0, 0; -p/q^2, 1/q), H_pp-row: (2p/q^3, -1/q^2; -1/q^2, 0), to 1e-6."""
+    from symsig.analysis.scatter import LayerMaps
+    from symsig.theory.layers import LayerNorm
+    from symsig.theory.symbols import PARAMS
+
+    maps = LayerMaps(dict(zip(PARAMS, (0.5, 0.2, 0.2, 4e-4, 1.0, 1.0, 64))), 64, 64)
+    qv, pv = 1.7, 0.6
+    f0, jac, hess, _ = maps.derivatives(LayerNorm(), np.array([qv, pv]), np.array([True, True]))
+    assert np.allclose(f0, [1.0, pv / qv], rtol=1e-14)
+    assert np.allclose(jac, [[0, 0], [-pv / qv**2, 1 / qv]], rtol=1e-6, atol=1e-9)
+    assert np.allclose(hess[1], [[2 * pv / qv**3, -1 / qv**2], [-1 / qv**2, 0]], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("bad", [dict(width=None), dict(dps=30), dict(causal=True, position=4)])
 def test_scatter_needs_an_encoder_at_finite_width_in_floats(bad: dict) -> None:
     kwargs = dict(FIGURE_1, seq_len=64, width=64, depth=2, scatter=True) | bad
