@@ -343,6 +343,21 @@ def through(layer: Layer, m: np.ndarray, cov: np.ndarray, maps: LayerMaps) -> tu
     return w.m + w.shift, w.cov
 
 
+def nominal_rho0(rho_mean: float, *, q0: float = 1.0, **architecture: Any) -> float:
+    """The nominal rho0 of i.i.d. Gaussian tokens whose mean cosine over networks (the scatter theory's
+    rho[0], which is rho0 - O(1/d)) is ``rho_mean``: to start the scatter theory at a measured mean.
+    Fixed-point iteration (the slope is 1 - O(1/d)) to 1e-14."""
+    from .propagate import propagate
+
+    rho0 = float(rho_mean)
+    for _ in range(20):
+        got = propagate(**architecture, depth=0, rho0=rho0, q0=q0, scatter=True).rho[0]
+        if abs(got - rho_mean) < 1e-14:
+            break
+        rho0 += rho_mean - got
+    return rho0
+
+
 def gaussian_tokens(m: np.ndarray, maps: LayerMaps) -> np.ndarray:
     """The covariance over networks of (q_hat, p_hat) of i.i.d. Gaussian tokens with state ``m``: one
     common part per network (Wishart, :func:`feature_covariance`)."""

@@ -9,6 +9,8 @@ geometry (q_0, rho_0):
 * ``T->inf``: the paper's maps (T -> infinity REM moments, d -> infinity);
 * ``T``: the exact finite-T REM moments at the simulated T, d -> infinity;
 * ``T,d``: the same with attention and LayerNorm at first order in 1/d at the simulated d;
+* ``T,d,s`` (encoder cells only): ``T,d`` with the networks' scatter of (q, p) and its drag on the mean
+  (:mod:`symsig.analysis.scatter`), started where its mean cosine is the measured rho_0;
 * ``T,x`` (causal cells only): finite T, d -> infinity, with the tokens' cross-position Gram
   (:mod:`symsig.analysis.positions`) instead of each position's own geometry.
 
@@ -47,8 +49,9 @@ BETAS: tuple[float, ...] = (0.5, 1.5, 3.0)
 #: Every cell of the table: (architecture, d, T, beta).
 GRID: tuple[tuple[str, int, int, float], ...] = tuple(
     (a, d, t, b) for a in ARCHITECTURES for d, t in SIZES for b in BETAS)
-#: The theories; "T,x" (the decoder's cross-position Gram, d -> infinity) only in causal cells.
-THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d", "T,x")
+#: The theories; "T,d,s" (with the networks' scatter) only in encoder cells, "T,x" (the decoder's
+#: cross-position Gram, d -> infinity) only in causal cells.
+THEORIES: tuple[str, ...] = ("T->inf", "T", "T,d", "T,d,s", "T,x")
 STATS: tuple[str, ...] = ("rho", "Y2")
 DEPTH, SEEDS, RHO0, POSITIONS = 12, EVIDENCE_SEEDS, 0.3, 16
 #: Everything but the block and beta: the Figure-1 setting.
@@ -88,6 +91,18 @@ def _theory(arch: str, beta: float, seq_len: int | None, width: int | None, q0: 
     return out["rho"].mean(axis=1), out["Y2"].mean(axis=1)
 
 
+def _scatter_theory(block: str, beta: float, seq_len: int, width: int, q0: float, rho0: float,
+                    depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """``T,d,s``: rho and Y2 with the networks' scatter, from the nominal rho_0 whose mean cosine over
+    networks is the measured one (Gaussian tokens' mean cosine is rho_0 - O(1/d))."""
+    from ..analysis.propagate import propagate
+    from ..analysis.scatter import nominal_rho0
+
+    kw = dict(block=block, beta=beta, seq_len=seq_len, width=width, q0=q0, **FIXED)
+    tr = propagate(**kw, depth=depth, rho0=nominal_rho0(rho0, **kw), scatter=True)
+    return np.asarray(tr.rho), np.asarray(tr.Y2[:depth])
+
+
 def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: int = SEEDS,
                   depth: int = DEPTH) -> dict[str, Any]:
     """One row of the table: the Monte Carlo (mean, SE per layer), the three theories and max |z|."""
@@ -111,6 +126,8 @@ def evidence_cell(arch: str, width: int, seq_len: int, beta: float, *, seeds: in
                            "depth": depth, "seed": cell_seed(arch, width, seq_len, beta)}
     theories = {name: _theory(arch, beta, t, d, q0, rho0, depth, seq_len)
                 for name, t, d in zip(THEORIES, (None, seq_len, seq_len), (None, None, width))}
+    if not causal:
+        theories["T,d,s"] = _scatter_theory(block, beta, seq_len, width, q0, rho0, depth)
     if causal:
         cross = late_tokens(window=window[1] - window[0], depth=depth, rho0=rho0, q0=q0, cross_positions=True,
                             block=block, beta=beta, seq_len=seq_len, **FIXED)

@@ -4,7 +4,7 @@ Pre-LN, Figure-1 parameters (ReLU, sigma_w2 = sigma_v2 = 0.2, sigma_b2 = 4e-4, a
 12 blocks, 800 networks from seed 1 (7 s per beta). The pre-LN stream is never normalised, so each
 network's (q, p) scatter is carried over the whole depth and the mean drag adds up: the finite-width
 theory (the map of the mean) is above the networks by 6-9 SE from layer 8 on. Every theory starts at
-the measured mean input; the scatter theory at the nominal rho0 whose mean cosine E[p/q] is that value.
+the measured mean input; the scatter theory at the nominal rho0 whose mean cosine E[p/q] is that value (scatter.nominal_rho0).
 
 Two statistics per layer: z of the mean rho, and the ratio of the measured to the predicted standard
 deviation of one network's rho over the 800 networks (its standard error is ~2.5 %). Power: without
@@ -28,9 +28,8 @@ WIDTH, SEQ, DEPTH, NETWORKS = 32, 64, 12, 800
 
 
 def scatter_from_measured(rho_measured: float, **kw) -> scatter.ScatterTrajectory:
-    """The scatter theory started where its mean cosine is the measured one (one secant step)."""
-    at = propagate(**kw, depth=0, rho0=rho_measured, scatter=True).rho[0]
-    return propagate(**kw, depth=DEPTH, rho0=2 * rho_measured - at, scatter=True)
+    """The scatter theory started where its mean cosine is the measured one."""
+    return propagate(**kw, depth=DEPTH, rho0=scatter.nominal_rho0(rho_measured, **kw), scatter=True)
 
 
 @pytest.mark.parametrize("beta", [0.5, 3.0])
