@@ -273,7 +273,8 @@ def evidence_section(block: str) -> tuple[str, str]:
     title = "Evidence: theory against random networks"
     text = (f"<p>Max over {DEPTH} blocks of |theory - Monte Carlo| / standard error ({SEEDS} networks per row) "
             "for rho and Y2: the paper's T -> infinity maps (T->inf), the exact finite-T maps (T), and finite T "
-            "with the first-order 1/d correction (T,d). For an exact theory this maximum has median "
+            "with the first-order 1/d correction (T,d), that with the networks' scatter and its drag (T,d,s; encoder "
+            "rows) and the decoder's cross-position Gram (T,x; causal rows). For an exact theory this maximum has median "
             f"{null_max_z(0.5):.2f} and 95% quantile {null_max_z(0.95):.2f} (Student t over {DEPTH} independent "
             "layers). All cells: <code>symsig evidence --stored</code>.</p>")
     rows = [r for r in stored_rows() if ARCHITECTURES[r["arch"]][0] == block]
