@@ -214,6 +214,8 @@ def _curvature(H: np.ndarray, cov: np.ndarray) -> np.ndarray:
 
 def _step(w: _Walk, f0: np.ndarray, J: np.ndarray, H: np.ndarray, inject: np.ndarray, unseen_inject: np.ndarray,
           curvature_cov: np.ndarray) -> _Walk:
+    """One layer: S' = J S J^T + inject (``unseen`` gets ``unseen_inject`` instead), the drag
+    J shift + 1/2 H : ``curvature_cov``, the cross-covariance J cross."""
     J2, H2 = J[:2], H[:2]
     return dataclasses.replace(
         w, m=f0[:2], cov=J2 @ w.cov @ J2.T + inject, unseen=J2 @ w.cov @ J2.T + unseen_inject,
@@ -221,6 +223,7 @@ def _step(w: _Walk, f0: np.ndarray, J: np.ndarray, H: np.ndarray, inject: np.nda
 
 
 def _walk(layer: Layer, w: _Walk, maps: LayerMaps) -> _Walk:
+    """The moments after ``layer`` (the rules of the module docstring, one per layer type)."""
     d, T = maps.width, maps.seq_len
     if isinstance(layer, Serial):
         subs = layer.layers
