@@ -346,15 +346,15 @@ def through(layer: Layer, m: np.ndarray, cov: np.ndarray, maps: LayerMaps) -> tu
     return w.m + w.shift, w.cov
 
 
-def nominal_rho0(rho_mean: float, *, q0: float = 1.0, **architecture: Any) -> float:
-    """The nominal rho0 of i.i.d. Gaussian tokens whose mean cosine over networks (the scatter theory's
-    rho[0], which is rho0 - O(1/d)) is ``rho_mean``: to start the scatter theory at a measured mean.
-    Fixed-point iteration (the slope is 1 - O(1/d)) to 1e-14."""
-    from .propagate import propagate
-
+def nominal_rho0(rho_mean: float, *, width: int, seq_len: int, q0: float = 1.0) -> float:
+    """The nominal rho0 of i.i.d. Gaussian tokens (q0, rho0 q0) whose mean cosine over networks, E[p/q]
+    with their common part's covariance (the scatter theory's rho[0], rho0 - O(1/d)), is ``rho_mean``:
+    to start the scatter theory at a measured mean. Fixed-point iteration (slope 1 - O(1/d)) to 1e-14."""
+    T, d = float(seq_len), float(width)
     rho0 = float(rho_mean)
-    for _ in range(20):
-        got = propagate(**architecture, depth=0, rho0=rho0, q0=q0, scatter=True).rho[0]
+    for _ in range(50):
+        m = np.array([q0, rho0 * q0])
+        got = _ratio(m, feature_covariance(*_parts(m), int(T)) / d)[0]
         if abs(got - rho_mean) < 1e-14:
             break
         rho0 += rho_mean - got

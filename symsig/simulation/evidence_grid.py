@@ -99,7 +99,7 @@ def _scatter_theory(block: str, beta: float, seq_len: int, width: int, q0: float
     from ..analysis.scatter import nominal_rho0
 
     kw = dict(block=block, beta=beta, seq_len=seq_len, width=width, q0=q0, **FIXED)
-    tr = propagate(**kw, depth=depth, rho0=nominal_rho0(rho0, **kw), scatter=True)
+    tr = propagate(**kw, depth=depth, rho0=nominal_rho0(rho0, width=width, seq_len=seq_len, q0=q0), scatter=True)
     return np.asarray(tr.rho), np.asarray(tr.Y2[:depth])
 
 

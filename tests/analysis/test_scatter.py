@@ -131,6 +131,16 @@ def test_layer_derivatives_against_the_closed_form() -> None:
     assert np.allclose(hess[1], [[2 * pv / qv**3, -1 / qv**2], [-1 / qv**2, 0]], rtol=1e-6, atol=1e-6)
 
 
+def test_nominal_rho0_hits_a_measured_mean_cosine() -> None:
+    """The scatter theory started at nominal_rho0(r) reads r at layer 0 (its mean cosine is rho0 - O(1/d))."""
+    from symsig.analysis.scatter import nominal_rho0
+
+    for width, seq_len, target, q0 in ((32, 64, 0.2949, 1.0), (256, 512, 0.61, 1.3)):
+        start = nominal_rho0(target, width=width, seq_len=seq_len, q0=q0)
+        run = propagate(**FIGURE_1, seq_len=seq_len, width=width, depth=0, rho0=start, q0=q0, scatter=True)
+        assert run.rho[0] == pytest.approx(target, rel=1e-13) and start > target
+
+
 @pytest.mark.parametrize("bad", [dict(width=None), dict(dps=30), dict(causal=True, position=4)])
 def test_scatter_needs_an_encoder_at_finite_width_in_floats(bad: dict) -> None:
     kwargs = dict(FIGURE_1, seq_len=64, width=64, depth=2, scatter=True) | bad

@@ -36,7 +36,7 @@ def test_width_theory_follows_a_deep_stack_that_finite_t_misses() -> None:
     # deviation (SE ~4.4 % at 256 networks) and the curvature drag takes the width theory's layer-12
     # error (-0.0042) to within 0.002
     per_net = np.asarray(sim.per_seed["rho"])
-    nominal = nominal_rho0(start["rho0"], q0=start["q0"], seq_len=SEQ, width=WIDTH, **SETTING)
+    nominal = nominal_rho0(start["rho0"], q0=start["q0"], seq_len=SEQ, width=WIDTH)
     run = propagate(**SETTING, **(start | {"rho0": nominal}), width=WIDTH, scatter=True)
     ratio = per_net.std(axis=0, ddof=1) / np.asarray(run.rho_sd)
     assert np.all(np.abs(ratio - 1) < 0.12), ratio

@@ -29,7 +29,8 @@ WIDTH, SEQ, DEPTH, NETWORKS = 32, 64, 12, 800
 
 def scatter_from_measured(rho_measured: float, **kw) -> scatter.ScatterTrajectory:
     """The scatter theory started where its mean cosine is the measured one."""
-    return propagate(**kw, depth=DEPTH, rho0=scatter.nominal_rho0(rho_measured, **kw), scatter=True)
+    return propagate(**kw, depth=DEPTH, rho0=scatter.nominal_rho0(rho_measured, width=WIDTH, seq_len=SEQ),
+                     scatter=True)
 
 
 @pytest.mark.parametrize("beta", [0.5, 3.0])
