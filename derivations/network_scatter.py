@@ -54,11 +54,10 @@ def step2_features() -> None:
     averaged over c, is the Wishart law 2 C(K, K) with K = a 1 1^T + b I, exactly in T."""
     a, b, c = sp.symbols("a b c", positive=True)
     T = scatter.T
-    mu1, mu2, mu3, mu4 = c, c**2 + b, c**3 + 3 * c * b, c**4 + 6 * c**2 * b + 3 * b**2
-    v = mu2 - mu1**2
-    cond = sp.Matrix([[(mu4 - mu2**2) / T, 2 / T * mu1 * (mu3 - mu2 * mu1)],
-                      [2 / T * mu1 * (mu3 - mu2 * mu1), 2 / (T * (T - 1)) * (2 * (T - 2) * mu1**2 * v + v**2 + 2 * v * mu1**2)]])
-    means = sp.Matrix([mu2, mu1**2])
+    mu = (c, c**2 + b, c**3 + 3 * c * b, c**4 + 6 * c**2 * b + 3 * b**2)   # moments of N(c, b)
+    # the library's conditional moments, checked against a direct U-statistic expansion at T = 3 below
+    means, cond = (x.subs(dict(zip((scatter.mu1, scatter.mu2, scatter.mu3, scatter.mu4), mu)))
+                   for x in scatter.feature_moments())
 
     def over_c(expr: sp.Expr) -> sp.Expr:   # E over c ~ N(0, a) of a polynomial in c
         poly = sp.Poly(sp.expand(expr), c)
@@ -70,6 +69,32 @@ def step2_features() -> None:
     wishart = 2 * scatter.readout_covariance((a, b), (a, b))
     assert sp.simplify(cov - wishart) == sp.zeros(2, 2)
     print("  [proved] conditional moments + U-statistic variances = 2 C(K, K) for the identity (any T)")
+
+    # the conditional formulas themselves, by brute force: T = 3 i.i.d. values with symbolic raw moments
+    seq_len = 3
+    raw = sp.symbols("r1:9", real=True)        # E x^k, k = 1..8
+
+    def expect(poly: sp.Expr, xs: tuple) -> sp.Expr:
+        total = sp.Integer(0)
+        for term in sp.Add.make_args(sp.expand(poly)):
+            coef, factor = term.as_coeff_Mul()
+            value = coef
+            for x in xs:
+                k = sp.degree(factor, x)
+                value *= raw[k - 1] if k else 1
+            total += value
+        return total
+
+    xs = sp.symbols("x0:3", real=True)
+    q_hat = sum(x**2 for x in xs) / seq_len
+    p_hat = sum(xs[i] * xs[j] for i in range(seq_len) for j in range(seq_len) if i != j) / (seq_len * (seq_len - 1))
+    brute = sp.Matrix(2, 2, lambda i, j: expect((q_hat, p_hat)[i] * (q_hat, p_hat)[j], xs)
+                      - expect((q_hat, p_hat)[i], xs) * expect((q_hat, p_hat)[j], xs))
+    lib_means, lib_cond = (x.subs({scatter.mu1: raw[0], scatter.mu2: raw[1], scatter.mu3: raw[2], scatter.mu4: raw[3]})
+                           for x in scatter.feature_moments(seq_len=sp.Integer(seq_len)))
+    assert sp.expand(brute - lib_cond) == sp.zeros(2, 2)
+    assert sp.expand(sp.Matrix([expect(q_hat, xs), expect(p_hat, xs)]) - lib_means) == sp.zeros(2, 1)
+    print("  [proved] feature_moments = the one-sample / U-statistic covariance, brute force at T = 3")
 
     # the same law from the explicit Isserlis form: d Cov(A:G, B:G) = 2 tr(A K B K) (T = 4, numbers)
     seq_len = 4

@@ -67,9 +67,10 @@ def feature_covariance(a: float, b: float, seq_len: int, phi: Any = None) -> np.
     u_i ~ N(0, a 1 1^T + b I) (a: common part, b >= 0: token part).
 
     phi None is the identity, where the Gram is Wishart, d Cov = 2 C(K, K) exactly in T
-    (:func:`gram_covariance`). Otherwise, conditioning on a
-    feature's common part c: E[q|c] = mu2, E[p|c] = mu1^2 and the one-sample / U-statistic
-    variances of the T tokens given c (moments mu_k = E[phi(c + sqrt(b) z)^k], Gauss-Hermite).
+    (:func:`gram_covariance`). Otherwise, conditioning on a feature's common part c: the covariance over
+    c of the conditional means plus the mean of the conditional covariance
+    (:func:`symsig.theory.scatter.feature_moments`), with mu_k = E[phi(c + sqrt(b) z)^k] and c by
+    Gauss-Hermite.
     """
     T = float(seq_len)
     if phi is None:
@@ -78,19 +79,9 @@ def feature_covariance(a: float, b: float, seq_len: int, phi: Any = None) -> np.
     c = np.sqrt(max(a, 0.0)) * x[:, None]
     vals = phi(c + np.sqrt(max(b, 0.0)) * x[None, :])
     mu = [(vals**k) @ w for k in range(1, 5)]   # moments given c, per node of c
-    m1, m2, m3, m4 = mu
-    v = m2 - m1**2
-    cond_q = m2
-    cond_p = m1**2
-    var_q = (m4 - m2**2) / T
-    var_p = 2 / (T * (T - 1)) * (2 * (T - 2) * m1**2 * v + v**2 + 2 * v * m1**2)
-    cov_qp = 2 / T * m1 * (m3 - m2 * m1)
-
-    def cov(f: np.ndarray, g: np.ndarray) -> float:
-        return float(w @ (f * g) - (w @ f) * (w @ g))
-
-    return np.array([[cov(cond_q, cond_q) + w @ var_q, cov(cond_q, cond_p) + w @ cov_qp],
-                     [cov(cond_q, cond_p) + w @ cov_qp, cov(cond_p, cond_p) + w @ var_p]])
+    means, cond = (np.array(np.broadcast_arrays(*v), dtype=float) for v in _numeric()["feature"](*mu, T))
+    centred = means - (means @ w)[:, None]
+    return (centred * w) @ centred.T + (cond.reshape(4, -1) @ w).reshape(2, 2)
 
 
 def gram_covariance(k: tuple[float, float], g: tuple[float, float], seq_len: int) -> np.ndarray:
@@ -106,7 +97,10 @@ def _numeric() -> dict[str, Any]:
     """The closed forms of :mod:`symsig.theory.scatter`, compiled once."""
     mat = theory_scatter.readout_covariance()
     ratio = theory_scatter.ratio_moments()
+    means, cond = theory_scatter.feature_moments()
+    mus = (theory_scatter.mu1, theory_scatter.mu2, theory_scatter.mu3, theory_scatter.mu4, theory_scatter.T)
     return {
+        "feature": sp.lambdify(mus, [list(means), list(cond)], "numpy"),
         "readout": sp.lambdify((theory_scatter.k0, theory_scatter.k1, theory_scatter.g0, theory_scatter.g1,
                                 theory_scatter.T), list(mat), "numpy"),
         "temperature": sp.lambdify((theory_scatter.rho, theory_scatter.d), theory_scatter.temperature_variance(), "numpy"),

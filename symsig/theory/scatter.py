@@ -7,6 +7,8 @@ them and ``derivations/network_scatter.py`` proves them.
   A_p = (1 1^T - I)/(T(T - 1)) (mean overlap of distinct tokens), with K = k0 1 1^T + k1 I and
   G = g0 1 1^T + g1 I. A Gram sampled from d i.i.d. features N(0, K) has d Cov(q_hat, p_hat) = 2 C(K, K)
   (Wishart); the cross term (x f^T + f x^T)/d of fixed tokens x (Gram G) and such features has 4 C(K, G).
+* :func:`feature_moments`: one feature's (q_hat, p_hat) given its common part c, from the moments
+  mu_k = E[phi(c + sqrt(k1) z)^k] of its T token values: conditional means and covariance.
 * :func:`temperature_variance`: the common logit scale kappa of a network, Var kappa = 4 rho^2 / d.
 * :func:`ratio_moments`: the mean and variance over networks of rho = p/q, to first order in Cov(q, p).
 """
@@ -33,6 +35,23 @@ def readout_covariance(k: tuple[sp.Expr, sp.Expr] = (k0, k1), g: tuple[sp.Expr, 
     return sp.Matrix(2, 2, lambda i, j: ones + (seq_len - 1) * gamma[i] * gamma[j] * k[1] * g[1])
 
 
+mu1, mu2, mu3, mu4 = sp.symbols("mu_1 mu_2 mu_3 mu_4", real=True)
+
+
+def feature_moments(mu: tuple[sp.Expr, ...] = (mu1, mu2, mu3, mu4), seq_len: sp.Expr = T
+                    ) -> tuple[sp.Matrix, sp.Matrix]:
+    """Given the common part, a feature's T values are i.i.d. with moments mu_1..mu_4: q_hat (their mean
+    square) is a one-sample mean and p_hat (mean over distinct pairs of products) a U-statistic, so
+
+        E = (mu2, mu1^2),  Var q = (mu4 - mu2^2)/T,  Cov(q, p) = (2/T) mu1 (mu3 - mu2 mu1),
+        Var p = 2/(T(T-1)) [2(T-2) mu1^2 v + v^2 + 2 v mu1^2],  v = mu2 - mu1^2."""
+    m1, m2, m3, m4 = mu
+    v = m2 - m1**2
+    cov_qp = 2 / seq_len * m1 * (m3 - m2 * m1)
+    var_p = 2 / (seq_len * (seq_len - 1)) * (2 * (seq_len - 2) * m1**2 * v + v**2 + 2 * v * m1**2)
+    return sp.Matrix([m2, m1**2]), sp.Matrix([[(m4 - m2**2) / seq_len, cov_qp], [cov_qp, var_p]])
+
+
 def temperature_variance(rho_: sp.Expr = rho, width: sp.Expr = d) -> sp.Expr:
     """Var kappa of a network's common logit scale: the query and key matrices are two Wishart stages
     on the tokens' common direction (relative variance 2/d each), which carries rho of each norm."""
@@ -49,4 +68,4 @@ def ratio_moments(mean: tuple[sp.Expr, sp.Expr] = (m_q, m_p),
     return e, v
 
 
-__all__ = ["readout_covariance", "temperature_variance", "ratio_moments"]
+__all__ = ["readout_covariance", "feature_moments", "temperature_variance", "ratio_moments"]
